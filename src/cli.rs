@@ -1,0 +1,91 @@
+//! The command line, as clap sees it. Everything here is declarative; the
+//! meaning of each flag is decided in `policy`.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::config::{Layer, NetMode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bwai",
+    version,
+    about = "Run an AI coding agent (or any command) in a sandbox around the current project",
+    long_about = "Run an AI coding agent (or any command) in a sandbox around the current project.\n\n\
+        The project folder is writable, the system is read-only, and the rest of your files \
+        (~/.ssh, ~/.aws, other projects...) are absent. Without a command, bwai starts an \
+        interactive shell in the sandbox.",
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  bwai                    interactive shell in the sandbox\n  \
+        bwai -c 'claude'        run a command string through the shell\n  \
+        bwai -- make test       run a program with exact arguments\n  \
+        bwai doctor             what protection this kernel gives\n\n\
+        Exit status: the command's own; 128+N if killed by signal N; 2 usage or config error; \
+        125 sandbox setup failed or refused; 126 not executable; 127 not found."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub subcommand: Option<Sub>,
+
+    /// Run CMD with the configured shell inside the sandbox.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "CMD",
+        conflicts_with = "argv"
+    )]
+    pub command: Option<String>,
+
+    /// Read this configuration file instead of ~/.bwai.json and ~/.config/bwai/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the configuration in use (defaults and your files) as JSON, and exit.
+    #[arg(long)]
+    pub dump_config: bool,
+
+    /// Network: `host` shares the host's network, `none` gives only loopback.
+    #[arg(long, value_name = "MODE")]
+    pub net: Option<NetMode>,
+
+    /// Refuse to run (exit 125) unless these layers are in force.
+    #[arg(long, value_name = "LAYER,...", value_delimiter = ',')]
+    pub require: Vec<Layer>,
+
+    /// Write a JSON report of the run to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Do not print the start line (warnings are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// More logging (-v info, -vv debug); RUST_LOG works too.
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Allow a project folder that is $HOME, `/`, or a folder containing $HOME
+    /// or a secret store: every secret in it becomes writable by the command.
+    #[arg(long)]
+    pub dangerously_share_home: bool,
+
+    /// If neither namespaces nor Landlock are available, run anyway with
+    /// whatever is left (seccomp, no_new_privs). Without this, bwai refuses.
+    #[arg(long)]
+    pub dangerously_run_unconfined: bool,
+
+    /// The program and its arguments, run directly (no shell).
+    #[arg(last = true, value_name = "PROG ARGS")]
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Show what protection this kernel gives, and how to get more.
+    Doctor {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}

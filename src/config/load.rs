@@ -1,0 +1,411 @@
+//! Loading the user's configuration files and merging them onto the defaults.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::{Config, Layer, NetMode};
+use crate::error::{Error, Result};
+
+/// Where the configuration came from, for messages and the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `--config FILE`: this file only; it must exist.
+    Explicit(PathBuf),
+    /// The default locations, read if present, in this order.
+    Default(Vec<PathBuf>),
+}
+
+impl Source {
+    /// The default locations: `$XDG_CONFIG_HOME/bwai/config.json` (or
+    /// `~/.config/bwai/config.json`), then `~/.bwai.json`.
+    pub fn default_for(home: &Path, xdg_config_home: Option<&str>) -> Source {
+        let xdg = match xdg_config_home {
+            Some(dir) if dir.starts_with('/') => PathBuf::from(dir),
+            _ => home.join(".config"),
+        };
+        Source::Default(vec![xdg.join("bwai/config.json"), home.join(".bwai.json")])
+    }
+}
+
+/// Load, merge and validate. Returns the effective config and the files read.
+pub fn load(source: &Source) -> Result<(Config, Vec<PathBuf>)> {
+    let mut config = Config::default();
+    let mut read = Vec::new();
+    let files: Vec<(PathBuf, bool)> = match source {
+        Source::Explicit(path) => vec![(path.clone(), true)],
+        Source::Default(paths) => paths.iter().map(|p| (p.clone(), false)).collect(),
+    };
+    for (path, must_exist) in files {
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes)
+                .map_err(|e| config_error(&path, None, &format!("not valid UTF-8 ({e})")))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => continue,
+            Err(e) => {
+                let what = if e.raw_os_error() == Some(nix::libc::EISDIR) {
+                    "is a directory, not a file".to_string()
+                } else {
+                    format!("cannot be read: {e}")
+                };
+                return Err(config_error(&path, None, &what));
+            }
+        };
+        let file = parse(&path, &text)?;
+        file.merge_into(&mut config);
+        validate(&config, &path, &text)?;
+        read.push(path);
+    }
+    Ok((config, read))
+}
+
+/// Parse one file's text. Public for unit tests.
+pub fn parse(path: &Path, text: &str) -> Result<ConfigFile> {
+    serde_json::from_str::<ConfigFile>(text).map_err(|e| {
+        // serde_json appends " at line L column C"; we print the position ourselves.
+        let full = e.to_string();
+        let message = match full.rfind(" at line ") {
+            Some(i) => full[..i].to_string(),
+            None => full,
+        };
+        config_error(path, Some((e.line(), e.column())), &message)
+    })
+}
+
+fn config_error(path: &Path, pos: Option<(usize, usize)>, message: &str) -> Error {
+    let place = match pos {
+        Some((line, col)) if line > 0 => format!("{}:{line}:{col}", path.display()),
+        _ => path.display().to_string(),
+    };
+    Error::usage(format!("config error: {place}: {message}"))
+        .with_hint("`bwai --dump-config` prints a valid configuration to start from")
+}
+
+/// A list in the user's file: `[...]` extends the default, `{"replace": [...]}` replaces it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListPatch<T> {
+    Extend(Vec<T>),
+    Replace(Vec<T>),
+}
+
+impl<T: Clone + PartialEq> ListPatch<T> {
+    fn apply(&self, target: &mut Vec<T>) {
+        match self {
+            ListPatch::Extend(items) => {
+                for item in items {
+                    if !target.contains(item) {
+                        target.push(item.clone());
+                    }
+                }
+            }
+            ListPatch::Replace(items) => *target = items.clone(),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ListPatch<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct PatchVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for PatchVisitor<T> {
+            type Value = ListPatch<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#"a list (extends the default) or {"replace": [...]}"#)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(ListPatch::Extend(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut replaced = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "replace" {
+                        return Err(de::Error::unknown_field(&key, &["replace"]));
+                    }
+                    if replaced.is_some() {
+                        return Err(de::Error::duplicate_field("replace"));
+                    }
+                    replaced = Some(map.next_value()?);
+                }
+                replaced
+                    .map(ListPatch::Replace)
+                    .ok_or_else(|| de::Error::missing_field("replace"))
+            }
+        }
+        deserializer.deserialize_any(PatchVisitor(PhantomData))
+    }
+}
+
+/// The shape of a user's file: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    shell: Option<String>,
+    filesystem: Option<FilesystemFile>,
+    env: Option<EnvFile>,
+    network: Option<NetMode>,
+    require: Option<ListPatch<Layer>>,
+    seccomp: Option<SeccompFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilesystemFile {
+    read_only: Option<ListPatch<String>>,
+    read_write: Option<ListPatch<String>>,
+    etc: Option<ListPatch<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvFile {
+    allow: Option<ListPatch<String>>,
+    set: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeccompFile {
+    allow: Option<ListPatch<String>>,
+}
+
+impl ConfigFile {
+    pub fn merge_into(&self, config: &mut Config) {
+        if let Some(shell) = &self.shell {
+            config.shell = shell.clone();
+        }
+        if let Some(fs) = &self.filesystem {
+            if let Some(p) = &fs.read_only {
+                p.apply(&mut config.filesystem.read_only);
+            }
+            if let Some(p) = &fs.read_write {
+                p.apply(&mut config.filesystem.read_write);
+            }
+            if let Some(p) = &fs.etc {
+                p.apply(&mut config.filesystem.etc);
+            }
+        }
+        if let Some(env) = &self.env {
+            if let Some(p) = &env.allow {
+                p.apply(&mut config.env.allow);
+            }
+            if let Some(set) = &env.set {
+                config
+                    .env
+                    .set
+                    .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        if let Some(net) = self.network {
+            config.network = net;
+        }
+        if let Some(p) = &self.require {
+            p.apply(&mut config.require);
+        }
+        if let Some(sc) = &self.seccomp {
+            if let Some(p) = &sc.allow {
+                p.apply(&mut config.seccomp.allow);
+            }
+        }
+    }
+}
+
+/// Line and column of the first occurrence of `value` as a JSON string in `text`.
+fn locate(text: &str, value: &str) -> Option<(usize, usize)> {
+    let needle = serde_json::to_string(value).ok()?;
+    let offset = text.find(&needle)?;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    Some((line, col))
+}
+
+/// Why a configured path is not acceptable, if it is not.
+pub fn check_path(path: &str) -> std::result::Result<(), String> {
+    if path.contains('\0') {
+        return Err("contains a NUL byte".into());
+    }
+    let rest = if let Some(rest) = path.strip_prefix("~/") {
+        rest
+    } else if let Some(rest) = path.strip_prefix('/') {
+        rest
+    } else {
+        return Err("must be absolute (`/...`) or in your home (`~/...`)".into());
+    };
+    if rest.split('/').any(|c| c == "..") {
+        return Err("must not contain `..`".into());
+    }
+    if rest.split('/').all(|c| c.is_empty() || c == ".") {
+        return Err(
+            "would expose a whole tree (`/` or your home): name the folders you need".into(),
+        );
+    }
+    Ok(())
+}
+
+fn check_env_pattern(pattern: &str) -> std::result::Result<(), String> {
+    let name = pattern.strip_suffix('*').unwrap_or(pattern);
+    if name.is_empty() {
+        return Err("`*` alone would pass every variable, secrets included".into());
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("is not a variable name (letters, digits, `_`, optional trailing `*`)".into());
+    }
+    Ok(())
+}
+
+/// Semantic checks that the schema cannot express. Errors point at the
+/// offending value in `text` where it can be found.
+fn validate(config: &Config, path: &Path, text: &str) -> Result<()> {
+    let fail = |value: &str, why: String| Err(config_error(path, locate(text, value), &why));
+
+    if !config.shell.starts_with('/') || config.shell.contains('\0') {
+        return fail(
+            &config.shell,
+            format!("shell `{}` must be an absolute path", config.shell),
+        );
+    }
+    for list in [&config.filesystem.read_only, &config.filesystem.read_write] {
+        for p in list {
+            if let Err(why) = check_path(p) {
+                return fail(p, format!("path `{p}` {why}"));
+            }
+        }
+    }
+    for e in &config.filesystem.etc {
+        if e.is_empty()
+            || e.starts_with('/')
+            || e.split('/').any(|c| c == ".." || c.is_empty())
+            || e.contains('\0')
+        {
+            return fail(
+                e,
+                format!(
+                    "etc entry `{e}` must be a relative name inside /etc, like `hosts` or `ssl`"
+                ),
+            );
+        }
+    }
+    for pattern in &config.env.allow {
+        if let Err(why) = check_env_pattern(pattern) {
+            return fail(pattern, format!("env.allow entry `{pattern}` {why}"));
+        }
+    }
+    for (name, value) in &config.env.set {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return fail(
+                name,
+                format!("env.set name `{name}` is not a variable name"),
+            );
+        }
+        if value.contains('\0') {
+            return fail(
+                name,
+                format!("env.set value of `{name}` contains a NUL byte"),
+            );
+        }
+    }
+    for name in &config.seccomp.allow {
+        if !crate::layers::seccomp::is_deniable(name) {
+            return fail(
+                name,
+                format!(
+                    "seccomp.allow: `{name}` is not on the deny list; names that can be allowed back: {}",
+                    crate::layers::seccomp::deniable_names().join(", ")
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merged(text: &str) -> Result<Config> {
+        let path = Path::new("/test/.bwai.json");
+        let file = parse(path, text)?;
+        let mut config = Config::default();
+        file.merge_into(&mut config);
+        validate(&config, path, text)?;
+        Ok(config)
+    }
+
+    #[test]
+    fn user_list_extends_the_default() {
+        let c = merged(r#"{"filesystem": {"read_only": ["~/tools"]}}"#).unwrap();
+        assert!(c.filesystem.read_only.contains(&"/usr".to_string()));
+        assert_eq!(c.filesystem.read_only.last().unwrap(), "~/tools");
+    }
+
+    #[test]
+    fn replace_replaces_the_default() {
+        let c = merged(r#"{"filesystem": {"read_only": {"replace": ["/usr"]}}}"#).unwrap();
+        assert_eq!(c.filesystem.read_only, vec!["/usr".to_string()]);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let e = merged("{\n  \"shel\": \"/bin/sh\"\n}").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.message.contains("/test/.bwai.json:2:"), "{}", e.message);
+        assert!(e.message.contains("unknown field `shel`"), "{}", e.message);
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let e = merged(r#"{"network": 3}"#).unwrap_err();
+        assert!(e.message.contains(":1:"), "{}", e.message);
+        let e = merged(r#"{"filesystem": {"read_only": "/usr"}}"#).unwrap_err();
+        assert!(e.message.contains("a list"), "{}", e.message);
+    }
+
+    #[test]
+    fn invalid_json_is_an_error() {
+        let e = merged("{\"shell\": ").unwrap_err();
+        assert!(e.message.contains("/test/.bwai.json:1:"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_paths_are_errors_with_position() {
+        for bad in ["relative/path", "~/../etc", "/", "~/", "/usr/../etc"] {
+            let text = format!("{{\"filesystem\": {{\"read_write\": [\n  \"{bad}\"]}}}}");
+            let e = merged(&text).unwrap_err();
+            assert!(e.message.contains(":2:3:"), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn star_alone_in_env_allow_is_refused() {
+        let e = merged(r#"{"env": {"allow": ["*"]}}"#).unwrap_err();
+        assert!(e.message.contains("secrets"), "{}", e.message);
+    }
+
+    #[test]
+    fn seccomp_allow_takes_only_deny_list_names() {
+        assert!(merged(r#"{"seccomp": {"allow": ["unshare"]}}"#).is_ok());
+        let e = merged(r#"{"seccomp": {"allow": ["read"]}}"#).unwrap_err();
+        assert!(e.message.contains("not on the deny list"), "{}", e.message);
+    }
+
+    #[test]
+    fn dump_of_defaults_parses_back_to_the_same_config() {
+        let text = serde_json::to_string_pretty(&Config::default()).unwrap();
+        let back: Config = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, Config::default());
+        // and as a user file, it is accepted (lists extend with duplicates removed)
+        assert_eq!(merged(&text).unwrap(), Config::default());
+    }
+}

@@ -1,0 +1,111 @@
+//! Configuration: the schema, the built-in defaults, and loading + merging +
+//! validating the user's files. `bwai --dump-config` prints the merged result.
+//!
+//! A user's list *extends* the default list; `{"replace": [...]}` replaces it.
+//! Every error names the file, line and column, and nothing runs (exit 2).
+
+mod defaults;
+mod load;
+
+pub use load::{load, Source};
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A protection layer, by the name used everywhere: config, flags, report.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    Namespaces,
+    Landlock,
+    Seccomp,
+}
+
+impl Layer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Namespaces => "namespaces",
+            Layer::Landlock => "landlock",
+            Layer::Seccomp => "seccomp",
+        }
+    }
+}
+
+/// Network mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum NetMode {
+    /// Share the host's network namespace (agents need their model's API).
+    Host,
+    /// A private network namespace with only loopback.
+    None,
+}
+
+impl NetMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            NetMode::Host => "host",
+            NetMode::None => "none",
+        }
+    }
+}
+
+/// The effective configuration: defaults merged with the user's files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The shell for `-c` and for the interactive session.
+    pub shell: String,
+    pub filesystem: Filesystem,
+    pub env: Env,
+    pub network: NetMode,
+    /// Layers that must be in force, or bwai refuses to run.
+    pub require: Vec<Layer>,
+    pub seccomp: Seccomp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filesystem {
+    /// Visible read-only. `~/` is the user's home.
+    pub read_only: Vec<String>,
+    /// Visible read-write, besides the project.
+    pub read_write: Vec<String>,
+    /// Entries of /etc that are visible (read-only).
+    pub etc: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Env {
+    /// Variables passed in from the caller: `NAME`, or `PREFIX*`.
+    pub allow: Vec<String>,
+    /// Variables set inside the sandbox.
+    pub set: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seccomp {
+    /// Syscalls of the default deny list to allow back (e.g. `unshare`).
+    pub allow: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        defaults::config()
+    }
+}

@@ -1,0 +1,320 @@
+//! The seccomp layer: a deny list (EPERM, not kill: programs probe), clone3
+//! answered with ENOSYS so libc falls back to clone (whose flags we can see),
+//! and a hand-written guard in front that refuses what a deny list cannot
+//! foresee: x32 syscall numbers (seccompiler has no x32 check) and syscalls
+//! newer than this list (a future mount-like API is denied until reviewed:
+//! Flatpak's CVE-2021-41133 was a new mount API slipping past a deny list).
+//! Foreign architectures (i386 `int 0x80`) are killed by the arch check.
+
+use std::collections::BTreeMap;
+
+use nix::libc;
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op,
+    SeccompCondition as Cond, SeccompFilter, SeccompRule, TargetArch,
+};
+
+/// The newest syscall number this list was reviewed against (file_setattr,
+/// Linux 6.17; numbers are shared by all architectures since 424).
+pub const NEWEST_REVIEWED_SYSCALL: u32 = 469;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+// Syscalls newer than the libc crate's tables (unified numbering).
+const SYS_OPEN_TREE_ATTR: i64 = 467;
+
+#[cfg(target_arch = "x86_64")]
+const ARCH: TargetArch = TargetArch::x86_64;
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xC000_003E;
+#[cfg(target_arch = "aarch64")]
+const ARCH: TargetArch = TargetArch::aarch64;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xC000_00B7;
+
+/// When a denied syscall is refused.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    Always,
+    /// clone/unshare with any namespace flag in argument 0.
+    NamespaceFlags,
+    /// ioctl TIOCSTI / TIOCLINUX, compared as 32-bit values (CVE-2019-10063).
+    TerminalInjection,
+    /// personality other than the default (or the query).
+    NonDefaultPersonality,
+}
+
+/// The default deny list: name (as in `seccomp.allow`), number, condition.
+fn deny_list() -> Vec<(&'static str, i64, When)> {
+    use When::*;
+    #[allow(unused_mut)]
+    let mut list = vec![
+        ("kexec_load", libc::SYS_kexec_load, Always),
+        ("kexec_file_load", libc::SYS_kexec_file_load, Always),
+        ("init_module", libc::SYS_init_module, Always),
+        ("finit_module", libc::SYS_finit_module, Always),
+        ("delete_module", libc::SYS_delete_module, Always),
+        ("reboot", libc::SYS_reboot, Always),
+        ("swapon", libc::SYS_swapon, Always),
+        ("swapoff", libc::SYS_swapoff, Always),
+        ("syslog", libc::SYS_syslog, Always),
+        ("acct", libc::SYS_acct, Always),
+        ("mount", libc::SYS_mount, Always),
+        ("umount2", libc::SYS_umount2, Always),
+        ("pivot_root", libc::SYS_pivot_root, Always),
+        ("chroot", libc::SYS_chroot, Always),
+        ("move_mount", libc::SYS_move_mount, Always),
+        ("open_tree", libc::SYS_open_tree, Always),
+        ("open_tree_attr", SYS_OPEN_TREE_ATTR, Always),
+        ("fsopen", libc::SYS_fsopen, Always),
+        ("fsmount", libc::SYS_fsmount, Always),
+        ("fsconfig", libc::SYS_fsconfig, Always),
+        ("fspick", libc::SYS_fspick, Always),
+        ("mount_setattr", libc::SYS_mount_setattr, Always),
+        ("unshare", libc::SYS_unshare, NamespaceFlags),
+        ("clone", libc::SYS_clone, NamespaceFlags),
+        ("setns", libc::SYS_setns, Always),
+        ("keyctl", libc::SYS_keyctl, Always),
+        ("add_key", libc::SYS_add_key, Always),
+        ("request_key", libc::SYS_request_key, Always),
+        ("bpf", libc::SYS_bpf, Always),
+        ("perf_event_open", libc::SYS_perf_event_open, Always),
+        ("userfaultfd", libc::SYS_userfaultfd, Always),
+        ("io_uring_setup", libc::SYS_io_uring_setup, Always),
+        ("io_uring_enter", libc::SYS_io_uring_enter, Always),
+        ("io_uring_register", libc::SYS_io_uring_register, Always),
+        ("open_by_handle_at", libc::SYS_open_by_handle_at, Always),
+        ("name_to_handle_at", libc::SYS_name_to_handle_at, Always),
+        ("personality", libc::SYS_personality, NonDefaultPersonality),
+        ("ioctl", libc::SYS_ioctl, TerminalInjection),
+        ("quotactl", libc::SYS_quotactl, Always),
+        ("quotactl_fd", libc::SYS_quotactl_fd, Always),
+        ("settimeofday", libc::SYS_settimeofday, Always),
+        ("clock_settime", libc::SYS_clock_settime, Always),
+        ("clock_adjtime", libc::SYS_clock_adjtime, Always),
+        ("adjtimex", libc::SYS_adjtimex, Always),
+        ("vhangup", libc::SYS_vhangup, Always),
+        ("nfsservctl", libc::SYS_nfsservctl, Always),
+        ("lookup_dcookie", libc::SYS_lookup_dcookie, Always),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    list.extend([
+        ("iopl", libc::SYS_iopl, Always),
+        ("ioperm", libc::SYS_ioperm, Always),
+        ("uselib", libc::SYS_uselib, Always),
+        ("_sysctl", libc::SYS__sysctl, Always),
+    ]);
+    list
+}
+
+/// Names that `seccomp.allow` accepts. `ioctl` is not among them: terminal
+/// injection is never allowed back.
+pub fn deniable_names() -> Vec<&'static str> {
+    deny_list()
+        .into_iter()
+        .map(|(n, _, _)| n)
+        .filter(|n| *n != "ioctl")
+        .collect()
+}
+
+pub fn is_deniable(name: &str) -> bool {
+    deniable_names().contains(&name)
+}
+
+const NAMESPACE_FLAGS: &[u64] = &[
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+];
+/// CLONE_NEWTIME shares its bit with clone's exit-signal byte, so it is
+/// checked for unshare only.
+const CLONE_NEWTIME: u64 = 0x80;
+
+fn cond(arg: u8, len: Len, op: Op, value: u64) -> Cond {
+    Cond::new(arg, len, op, value).expect("argument index below 6")
+}
+
+fn rules_for(name: &str, when: When) -> Vec<SeccompRule> {
+    let rule = |conds: Vec<Cond>| SeccompRule::new(conds).expect("non-empty conditions");
+    match when {
+        When::Always => Vec::new(),
+        When::NamespaceFlags => {
+            let mut flags = NAMESPACE_FLAGS.to_vec();
+            if name == "unshare" {
+                flags.push(CLONE_NEWTIME);
+            }
+            flags
+                .into_iter()
+                .map(|f| rule(vec![cond(0, Len::Qword, Op::MaskedEq(f), f)]))
+                .collect()
+        }
+        // The request type differs between architectures (c_ulong or c_int).
+        #[allow(clippy::unnecessary_cast)]
+        When::TerminalInjection => [libc::TIOCSTI as u64, libc::TIOCLINUX as u64]
+            .into_iter()
+            .map(|req| rule(vec![cond(1, Len::Dword, Op::Eq, req)]))
+            .collect(),
+        When::NonDefaultPersonality => vec![rule(vec![
+            cond(0, Len::Dword, Op::Ne, 0),
+            cond(0, Len::Dword, Op::Ne, 0xffff_ffff),
+        ])],
+    }
+}
+
+/// What the filter should additionally refuse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// Refuse AF_INET/AF_INET6/AF_PACKET sockets (network `none` without a
+    /// network namespace: Landlock only covers TCP).
+    pub deny_inet_sockets: bool,
+}
+
+/// Build the filters, in the order they are installed.
+pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, String> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for (name, nr, when) in deny_list() {
+        if allow_back.iter().any(|a| a == name) {
+            continue;
+        }
+        rules.insert(nr, rules_for(name, when));
+    }
+    if extra.deny_inet_sockets {
+        let socket_rules = [libc::AF_INET, libc::AF_INET6, libc::AF_PACKET]
+            .into_iter()
+            .map(|af| {
+                SeccompRule::new(vec![cond(0, Len::Dword, Op::Eq, af as u64)])
+                    .expect("one condition")
+            })
+            .collect();
+        rules.insert(libc::SYS_socket, socket_rules);
+    }
+    let deny = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        ARCH,
+    )
+    .map_err(|e| format!("building the seccomp deny filter: {e}"))?;
+    let clone3 = SeccompFilter::new(
+        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        ARCH,
+    )
+    .map_err(|e| format!("building the clone3 filter: {e}"))?;
+    let to_bpf = |f: SeccompFilter| {
+        BpfProgram::try_from(f).map_err(|e| format!("compiling a seccomp filter: {e}"))
+    };
+    Ok(vec![guard(), to_bpf(deny)?, to_bpf(clone3)?])
+}
+
+// Classic BPF opcodes (linux/filter.h, linux/seccomp.h).
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x15;
+const BPF_JGE_K: u16 = 0x35;
+const BPF_JGT_K: u16 = 0x25;
+const BPF_RET_K: u16 = 0x06;
+const RET_ALLOW: u32 = 0x7fff_0000;
+const RET_KILL_PROCESS: u32 = 0x8000_0000;
+const RET_ERRNO: u32 = 0x0005_0000;
+const OFFSET_NR: u32 = 0;
+const OFFSET_ARCH: u32 = 4;
+
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> seccompiler::sock_filter {
+    seccompiler::sock_filter { code, jt, jf, k }
+}
+
+/// The guard: foreign arch -> kill; x32 numbers and numbers newer than the
+/// reviewed list -> ENOSYS; everything else goes on to the deny filter.
+pub fn guard() -> BpfProgram {
+    vec![
+        insn(BPF_LD_W_ABS, 0, 0, OFFSET_ARCH),
+        insn(BPF_JEQ_K, 1, 0, AUDIT_ARCH),
+        insn(BPF_RET_K, 0, 0, RET_KILL_PROCESS),
+        insn(BPF_LD_W_ABS, 0, 0, OFFSET_NR),
+        insn(BPF_JGE_K, 1, 0, X32_SYSCALL_BIT),
+        insn(BPF_JGT_K, 0, 1, NEWEST_REVIEWED_SYSCALL),
+        insn(BPF_RET_K, 0, 0, RET_ERRNO | libc::ENOSYS as u32),
+        insn(BPF_RET_K, 0, 0, RET_ALLOW),
+    ]
+}
+
+/// Install the filters on the calling thread (sets no_new_privs). Last step
+/// before exec: after this, only what the command itself does remains.
+pub fn apply(programs: &[BpfProgram]) -> Result<(), String> {
+    for p in programs {
+        seccompiler::apply_filter(p).map_err(|e| format!("installing the seccomp filter: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny classic-BPF interpreter for the guard, enough to check it.
+    fn run(prog: &BpfProgram, arch: u32, nr: u32) -> u32 {
+        let mut acc = 0u32;
+        let mut pc = 0usize;
+        loop {
+            let i = &prog[pc];
+            match i.code {
+                BPF_LD_W_ABS => acc = if i.k == OFFSET_ARCH { arch } else { nr },
+                BPF_RET_K => return i.k,
+                BPF_JEQ_K | BPF_JGE_K | BPF_JGT_K => {
+                    let taken = match i.code {
+                        BPF_JEQ_K => acc == i.k,
+                        BPF_JGE_K => acc >= i.k,
+                        _ => acc > i.k,
+                    };
+                    pc += if taken { i.jt as usize } else { i.jf as usize };
+                }
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+            pc += 1;
+        }
+    }
+
+    #[test]
+    fn guard_refuses_x32_numbers() {
+        let g = guard();
+        assert_eq!(
+            run(&g, AUDIT_ARCH, X32_SYSCALL_BIT | 39),
+            RET_ERRNO | libc::ENOSYS as u32
+        );
+        assert_eq!(
+            run(&g, AUDIT_ARCH, X32_SYSCALL_BIT | 165),
+            RET_ERRNO | libc::ENOSYS as u32
+        );
+    }
+
+    #[test]
+    fn guard_refuses_syscalls_newer_than_the_reviewed_list() {
+        let g = guard();
+        assert_eq!(
+            run(&g, AUDIT_ARCH, NEWEST_REVIEWED_SYSCALL + 1),
+            RET_ERRNO | libc::ENOSYS as u32
+        );
+        assert_eq!(run(&g, AUDIT_ARCH, NEWEST_REVIEWED_SYSCALL), RET_ALLOW);
+        assert_eq!(run(&g, AUDIT_ARCH, libc::SYS_read as u32), RET_ALLOW);
+    }
+
+    #[test]
+    fn guard_kills_foreign_architectures() {
+        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+        assert_eq!(run(&guard(), AUDIT_ARCH_I386, 20), RET_KILL_PROCESS);
+    }
+
+    #[test]
+    fn allow_back_removes_only_the_named_syscall() {
+        assert!(is_deniable("unshare") && is_deniable("mount"));
+        assert!(!is_deniable("ioctl") && !is_deniable("read"));
+        let all = build(&[], &Extra::default()).unwrap();
+        let fewer = build(&["unshare".into()], &Extra::default()).unwrap();
+        assert_eq!(all.len(), 3);
+        assert!(fewer[1].len() < all[1].len());
+    }
+}

@@ -1,0 +1,611 @@
+//! Config + command line + where we are -> Policy: what the sandbox shows,
+//! what it runs, with which environment. Pure: the host filesystem is asked
+//! through the `HostFs` trait, so the decisions are unit-tested with a fake.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::config::{Config, Layer, NetMode};
+use crate::error::{Error, Result};
+
+/// The prompt of the interactive shell.
+pub const PROMPT: &str = "[🫧] > ";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// One entry of the sandbox's filesystem view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// Host path `src` shown at `dst`.
+    Bind {
+        src: PathBuf,
+        dst: PathBuf,
+        access: Access,
+        dir: bool,
+        why: &'static str,
+    },
+    /// A symbolic link (merged-/usr top-level directories).
+    Symlink {
+        dst: PathBuf,
+        target: PathBuf,
+        why: &'static str,
+    },
+    /// An empty private tmpfs (`/tmp`, `$HOME`).
+    Tmpfs {
+        dst: PathBuf,
+        mode: u32,
+        why: &'static str,
+    },
+}
+
+impl Mount {
+    pub fn dst(&self) -> &Path {
+        match self {
+            Mount::Bind { dst, .. } | Mount::Symlink { dst, .. } | Mount::Tmpfs { dst, .. } => dst,
+        }
+    }
+}
+
+/// What the user asked for on the command line (already parsed by clap).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub command: Option<String>,
+    pub argv: Vec<String>,
+    pub net: Option<NetMode>,
+    pub require: Vec<Layer>,
+    pub share_home: bool,
+    pub allow_unconfined: bool,
+}
+
+/// Who and where: facts about the caller, gathered by `main`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub cwd: PathBuf,
+    pub home: PathBuf,
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// The caller's environment (only UTF-8 entries).
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub project: PathBuf,
+    pub home: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    /// Sorted so that a parent is always mounted before what is inside it.
+    pub mounts: Vec<Mount>,
+    pub env: Vec<(String, String)>,
+    pub argv: Vec<String>,
+    pub interactive: bool,
+    pub net: NetMode,
+    pub require: Vec<Layer>,
+    pub seccomp_allow: Vec<String>,
+    pub allow_unconfined: bool,
+}
+
+/// File kinds as far as the policy cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Symlink,
+}
+
+/// The questions the policy asks the host filesystem.
+pub trait HostFs {
+    /// `lstat`: what is at `path`, without following a final symlink.
+    fn kind(&self, path: &Path) -> Option<Kind>;
+    fn read_link(&self, path: &Path) -> Option<PathBuf>;
+    /// The path with every symlink resolved, if it exists.
+    fn canonical(&self, path: &Path) -> Option<PathBuf>;
+}
+
+pub struct RealFs;
+
+impl HostFs for RealFs {
+    fn kind(&self, path: &Path) -> Option<Kind> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        let ft = meta.file_type();
+        Some(if ft.is_symlink() {
+            Kind::Symlink
+        } else if ft.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        })
+    }
+    fn read_link(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::read_link(path).ok()
+    }
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(path).ok()
+    }
+}
+
+/// Folders that hold secrets: the project may never be one of them (or
+/// inside one) unless the user forces it.
+const SECRET_DIRS: &[&str] = &[
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".kube",
+    ".docker",
+    ".config/gh",
+    ".config/gcloud",
+    ".azure",
+    ".password-store",
+    ".mozilla",
+    ".config/google-chrome",
+    ".config/chromium",
+];
+
+pub fn expand_home(path: &str, home: &Path) -> PathBuf {
+    match path.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None => PathBuf::from(path),
+    }
+}
+
+fn depth(path: &Path) -> usize {
+    path.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .count()
+}
+
+pub fn build(
+    config: &Config,
+    request: &Request,
+    caller: &Caller,
+    fs: &dyn HostFs,
+) -> Result<Policy> {
+    let project = fs.canonical(&caller.cwd).ok_or_else(|| {
+        Error::refused(format!(
+            "the current directory {} cannot be resolved",
+            caller.cwd.display()
+        ))
+    })?;
+    let home = caller.home.clone();
+    check_project(&project, &home, fs, request.share_home)?;
+
+    let mut mounts: Vec<Mount> = Vec::new();
+    for entry in &config.filesystem.read_only {
+        add_path(
+            &mut mounts,
+            fs,
+            &expand_home(entry, &home),
+            Access::ReadOnly,
+            "filesystem.read_only",
+        );
+    }
+    for entry in &config.filesystem.etc {
+        add_path(
+            &mut mounts,
+            fs,
+            &Path::new("/etc").join(entry),
+            Access::ReadOnly,
+            "filesystem.etc",
+        );
+    }
+    for entry in &config.filesystem.read_write {
+        add_path(
+            &mut mounts,
+            fs,
+            &expand_home(entry, &home),
+            Access::ReadWrite,
+            "filesystem.read_write",
+        );
+    }
+    // Private, empty, writable places. The home is an empty tmpfs under
+    // everything, so nothing of the real home shows unless listed above.
+    for (dst, mode, why) in [
+        (PathBuf::from("/tmp"), 0o1777, "private /tmp"),
+        (PathBuf::from("/var/tmp"), 0o1777, "private /var/tmp"),
+        (home.clone(), 0o700, "empty home"),
+    ] {
+        mounts.push(Mount::Tmpfs { dst, mode, why });
+    }
+    mounts.push(Mount::Bind {
+        src: project.clone(),
+        dst: project.clone(),
+        access: Access::ReadWrite,
+        dir: true,
+        why: "the project",
+    });
+
+    // The last entry for a destination wins (the project over everything),
+    // then parents go before children.
+    let mut unique: Vec<Mount> = Vec::new();
+    for m in mounts.into_iter().rev() {
+        if !unique.iter().any(|u| u.dst() == m.dst()) {
+            unique.push(m);
+        }
+    }
+    unique.reverse();
+    unique.sort_by_key(|m| depth(m.dst()));
+
+    let shell = pick_shell(&config.shell, fs);
+    let (argv, interactive) = if let Some(cmd) = &request.command {
+        (vec![shell.clone(), "-c".into(), cmd.clone()], false)
+    } else if !request.argv.is_empty() {
+        (request.argv.clone(), false)
+    } else {
+        (interactive_argv(&shell), true)
+    };
+
+    let env = build_env(config, caller, &shell, interactive);
+    let mut require = config.require.clone();
+    for layer in &request.require {
+        if !require.contains(layer) {
+            require.push(*layer);
+        }
+    }
+
+    Ok(Policy {
+        project,
+        home,
+        uid: caller.uid,
+        gid: caller.gid,
+        mounts: unique,
+        env,
+        argv,
+        interactive,
+        net: request.net.unwrap_or(config.network),
+        require,
+        seccomp_allow: config.seccomp.allow.clone(),
+        allow_unconfined: request.allow_unconfined,
+    })
+}
+
+/// Refuse project folders that would expose every secret.
+fn check_project(project: &Path, home: &Path, fs: &dyn HostFs, forced: bool) -> Result<()> {
+    if forced {
+        return Ok(());
+    }
+    let real_home = fs.canonical(home).unwrap_or_else(|| home.to_path_buf());
+    let danger = if project == Path::new("/") {
+        Some("it is `/`".to_string())
+    } else if real_home.starts_with(project) || home.starts_with(project) {
+        Some(format!("it contains your home {}", home.display()))
+    } else {
+        SECRET_DIRS.iter().find_map(|d| {
+            let secret = real_home.join(d);
+            project
+                .starts_with(&secret)
+                .then(|| format!("it is inside {}", secret.display()))
+        })
+    };
+    match danger {
+        Some(why) => Err(Error::refused(format!(
+            "refusing to use {} as the project folder: {why}, so every secret in it would be \
+             writable by the sandboxed command",
+            project.display()
+        ))
+        .with_hint(
+            "cd into a project folder; or pass --dangerously-share-home if you really mean it",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn add_path(
+    mounts: &mut Vec<Mount>,
+    fs: &dyn HostFs,
+    path: &Path,
+    access: Access,
+    why: &'static str,
+) {
+    let Some(kind) = fs.kind(path) else {
+        log::debug!("{why}: {} does not exist, skipped", path.display());
+        return;
+    };
+    let top_level = path.parent() == Some(Path::new("/"));
+    if kind == Kind::Symlink && top_level {
+        if let Some(target) = fs.read_link(path) {
+            mounts.push(Mount::Symlink {
+                dst: path.to_path_buf(),
+                target,
+                why,
+            });
+            return;
+        }
+    }
+    // Bind the resolved target: a link's target may not exist in the sandbox.
+    let Some(src) = fs.canonical(path) else {
+        log::debug!("{why}: {} is a dangling link, skipped", path.display());
+        return;
+    };
+    let dir = fs.kind(&src) == Some(Kind::Dir);
+    mounts.push(Mount::Bind {
+        src,
+        dst: path.to_path_buf(),
+        access,
+        dir,
+        why,
+    });
+}
+
+fn pick_shell(configured: &str, fs: &dyn HostFs) -> String {
+    if fs.canonical(Path::new(configured)).is_some() {
+        configured.to_string()
+    } else {
+        log::info!("shell {configured} not found, using /bin/sh");
+        "/bin/sh".to_string()
+    }
+}
+
+fn interactive_argv(shell: &str) -> Vec<String> {
+    let name = Path::new(shell)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    // No rc files: the system's rc would reset the prompt, and the user's
+    // rc files are not in the sandbox anyway.
+    let flags: &[&str] = match name {
+        "bash" => &["--norc", "--noprofile", "-i"],
+        "zsh" => &["-f", "-i"],
+        _ => &["-i"],
+    };
+    std::iter::once(shell.to_string())
+        .chain(flags.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+fn env_allowed(name: &str, patterns: &[String]) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == p,
+    })
+}
+
+fn build_env(
+    config: &Config,
+    caller: &Caller,
+    shell: &str,
+    interactive: bool,
+) -> Vec<(String, String)> {
+    // Variables bwai sets itself are never taken from the caller.
+    const OWN: &[&str] = &[
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "PS1",
+        "BWAI_SANDBOX",
+        "TMPDIR",
+    ];
+    let mut env: Vec<(String, String)> = caller
+        .env
+        .iter()
+        .filter(|(k, _)| !OWN.contains(&k.as_str()) && env_allowed(k, &config.env.allow))
+        .cloned()
+        .collect();
+    let mut set = |k: &str, v: String| {
+        env.retain(|(name, _)| name != k);
+        env.push((k.to_string(), v));
+    };
+    set("HOME", caller.home.to_string_lossy().into_owned());
+    set("USER", caller.user.clone());
+    set("LOGNAME", caller.user.clone());
+    set("SHELL", shell.to_string());
+    set("BWAI_SANDBOX", "1".into());
+    if !caller.env.iter().any(|(k, _)| k == "PATH") || !env_allowed("PATH", &config.env.allow) {
+        set(
+            "PATH",
+            "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin".into(),
+        );
+    }
+    if interactive {
+        set("PS1", PROMPT.into());
+    }
+    for (k, v) in &config.env.set {
+        set(k, v.clone());
+    }
+    env.sort();
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A fake host: paths -> kind; links -> target.
+    #[derive(Default)]
+    struct FakeFs {
+        kinds: BTreeMap<PathBuf, Kind>,
+        links: BTreeMap<PathBuf, PathBuf>,
+    }
+
+    impl FakeFs {
+        fn with(entries: &[(&str, Kind)], links: &[(&str, &str)]) -> Self {
+            let mut fs = FakeFs::default();
+            for (p, k) in entries {
+                fs.kinds.insert(PathBuf::from(p), *k);
+            }
+            for (p, t) in links {
+                fs.kinds.insert(PathBuf::from(p), Kind::Symlink);
+                fs.links.insert(PathBuf::from(p), PathBuf::from(t));
+            }
+            fs
+        }
+    }
+
+    impl HostFs for FakeFs {
+        fn kind(&self, path: &Path) -> Option<Kind> {
+            self.kinds.get(path).copied()
+        }
+        fn read_link(&self, path: &Path) -> Option<PathBuf> {
+            self.links.get(path).cloned()
+        }
+        fn canonical(&self, path: &Path) -> Option<PathBuf> {
+            match self.links.get(path) {
+                Some(t) if t.is_absolute() => self.canonical(t),
+                Some(t) => self.canonical(&path.parent()?.join(t)),
+                None => self.kinds.contains_key(path).then(|| path.to_path_buf()),
+            }
+        }
+    }
+
+    fn host() -> FakeFs {
+        FakeFs::with(
+            &[
+                ("/", Kind::Dir),
+                ("/usr", Kind::Dir),
+                ("/usr/bin", Kind::Dir),
+                ("/usr/lib", Kind::Dir),
+                ("/bin/bash", Kind::File),
+                ("/usr/bin/bash", Kind::File),
+                ("/etc/passwd", Kind::File),
+                ("/run/resolv.conf", Kind::File),
+                ("/home", Kind::Dir),
+                ("/home/u", Kind::Dir),
+                ("/home/u/.ssh", Kind::Dir),
+                ("/home/u/.claude", Kind::Dir),
+                ("/home/u/Projects/foo", Kind::Dir),
+            ],
+            &[
+                ("/bin", "usr/bin"),
+                ("/lib", "usr/lib"),
+                ("/etc/resolv.conf", "/run/resolv.conf"),
+            ],
+        )
+    }
+
+    fn caller(cwd: &str) -> Caller {
+        Caller {
+            cwd: cwd.into(),
+            home: "/home/u".into(),
+            user: "u".into(),
+            uid: 1000,
+            gid: 1000,
+            env: vec![
+                ("PATH".into(), "/usr/bin".into()),
+                ("TERM".into(), "xterm".into()),
+                ("ANTHROPIC_API_KEY".into(), "k".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "s".into()),
+                ("HOME".into(), "/elsewhere".into()),
+            ],
+        }
+    }
+
+    fn policy(cwd: &str) -> Result<Policy> {
+        build(
+            &Config::default(),
+            &Request::default(),
+            &caller(cwd),
+            &host(),
+        )
+    }
+
+    #[test]
+    fn merged_usr_links_are_recreated_as_links_and_missing_dirs_skipped() {
+        let p = policy("/home/u/Projects/foo").unwrap();
+        assert!(p.mounts.contains(&Mount::Symlink {
+            dst: "/bin".into(),
+            target: "usr/bin".into(),
+            why: "filesystem.read_only"
+        }));
+        assert!(!p.mounts.iter().any(|m| m.dst() == Path::new("/lib64")));
+        assert!(!p.mounts.iter().any(|m| m.dst() == Path::new("/opt")));
+    }
+
+    #[test]
+    fn etc_links_bind_their_resolved_target() {
+        let p = policy("/home/u/Projects/foo").unwrap();
+        let m = p
+            .mounts
+            .iter()
+            .find(|m| m.dst() == Path::new("/etc/resolv.conf"))
+            .unwrap();
+        assert!(
+            matches!(m, Mount::Bind { src, access: Access::ReadOnly, .. } if src == Path::new("/run/resolv.conf"))
+        );
+    }
+
+    #[test]
+    fn secrets_in_home_are_not_mounted_and_home_is_a_tmpfs_before_its_children() {
+        let p = policy("/home/u/Projects/foo").unwrap();
+        assert!(!p.mounts.iter().any(|m| m.dst().starts_with("/home/u/.ssh")));
+        let home = p
+            .mounts
+            .iter()
+            .position(|m| m.dst() == Path::new("/home/u"))
+            .unwrap();
+        let proj = p
+            .mounts
+            .iter()
+            .position(|m| m.dst() == Path::new("/home/u/Projects/foo"))
+            .unwrap();
+        let claude = p
+            .mounts
+            .iter()
+            .position(|m| m.dst() == Path::new("/home/u/.claude"))
+            .unwrap();
+        assert!(matches!(p.mounts[home], Mount::Tmpfs { .. }));
+        assert!(home < proj && home < claude);
+        assert!(matches!(
+            p.mounts[proj],
+            Mount::Bind {
+                access: Access::ReadWrite,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn home_root_and_secret_dirs_are_refused_as_project() {
+        for cwd in ["/home/u", "/home", "/", "/home/u/.ssh"] {
+            let e = policy(cwd).unwrap_err();
+            assert_eq!(e.exit_code(), 125, "{cwd}");
+            assert!(e.hint.unwrap().contains("--dangerously-share-home"));
+        }
+        let forced = Request {
+            share_home: true,
+            ..Default::default()
+        };
+        assert!(build(&Config::default(), &forced, &caller("/home/u"), &host()).is_ok());
+    }
+
+    #[test]
+    fn environment_is_an_allow_list_and_bwai_sets_identity() {
+        let p = policy("/home/u/Projects/foo").unwrap();
+        let get = |k: &str| p.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("ANTHROPIC_API_KEY"), Some("k"));
+        assert_eq!(get("AWS_SECRET_ACCESS_KEY"), None);
+        assert_eq!(get("HOME"), Some("/home/u"));
+        assert_eq!(get("BWAI_SANDBOX"), Some("1"));
+        assert_eq!(get("PS1"), Some(PROMPT));
+    }
+
+    #[test]
+    fn command_forms() {
+        let run = |req: Request| {
+            build(
+                &Config::default(),
+                &req,
+                &caller("/home/u/Projects/foo"),
+                &host(),
+            )
+            .unwrap()
+        };
+        let p = run(Request {
+            command: Some("echo hi".into()),
+            ..Default::default()
+        });
+        assert_eq!(p.argv, vec!["/bin/bash", "-c", "echo hi"]);
+        assert!(!p.interactive);
+        let p = run(Request {
+            argv: vec!["prog".into(), "a b".into()],
+            ..Default::default()
+        });
+        assert_eq!(p.argv, vec!["prog", "a b"]);
+        let p = run(Request::default());
+        assert_eq!(p.argv, vec!["/bin/bash", "--norc", "--noprofile", "-i"]);
+    }
+}

@@ -1,0 +1,140 @@
+//! What the user is told: the start line, the JSON report (`--report`).
+//! Everything here describes what was *enforced*, never just what was asked.
+
+use serde_json::{json, Value};
+
+use crate::config::NetMode;
+use crate::plan::LayerPlan;
+use crate::policy::Policy;
+use crate::probe;
+use crate::run::{Enforced, Outcome};
+
+pub const REPORT_VERSION: u32 = 1;
+
+/// `bwai: sandboxed in /p  [userns mount pid ipc uts cgroup | landlock abi7 fs+scope | seccomp | net:host]`
+pub fn start_line(policy: &Policy, enforced: &Enforced) -> String {
+    let ns = match &enforced.namespaces {
+        Some(d) => d.replacen("user", "userns", 1),
+        None => "no namespaces".into(),
+    };
+    let ll = match &enforced.landlock {
+        Some(o) if o.in_force => {
+            let mut parts = vec!["fs"];
+            if o.tcp {
+                parts.push("net");
+            }
+            if o.scopes {
+                parts.push("scope");
+            }
+            format!("landlock abi{} {}", o.abi, parts.join("+"))
+        }
+        _ => "no landlock".into(),
+    };
+    let sc = if enforced.seccomp {
+        "seccomp"
+    } else {
+        "no seccomp"
+    };
+    let net = match policy.net {
+        NetMode::Host => "net:host",
+        NetMode::None => "net:none",
+    };
+    format!(
+        "bwai: sandboxed in {}  [{ns} | {ll} | {sc} | {net}]",
+        policy.project.display()
+    )
+}
+
+fn layer_json(plan: &LayerPlan, in_force: bool, extra: Value) -> Value {
+    let mut v = json!({
+        "planned": plan.planned || in_force,
+        "in_force": in_force,
+        "reason": if in_force { Value::Null } else { json!(plan.reason.clone().unwrap_or_else(|| "unavailable".into())) },
+    });
+    if let (Some(obj), Value::Object(more)) = (v.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    v
+}
+
+pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
+    let e = &outcome.enforced;
+    let ll = e.landlock.as_ref();
+    let ll_in_force = ll.is_some_and(|o| o.in_force);
+    let abi = ll.map(|o| o.abi).unwrap_or(0);
+    json!({
+        "report_version": REPORT_VERSION,
+        "bwai_version": env!("CARGO_PKG_VERSION"),
+        "project": policy.project,
+        "command": policy.argv,
+        "mode": outcome.mode.name(),
+        "layers": {
+            "namespaces": layer_json(&outcome.plan.namespaces, e.namespaces.is_some(),
+                json!({"detail": e.namespaces})),
+            "landlock": layer_json(&outcome.plan.landlock, ll_in_force, json!({
+                "abi": abi,
+                "status": ll.map(|o| o.status).unwrap_or("not_enforced"),
+                "features": if ll_in_force { probe::landlock_features(abi) } else { vec![] },
+                "tcp_restricted": ll.is_some_and(|o| o.tcp),
+                "scoped": ll.is_some_and(|o| o.scopes),
+            })),
+            "seccomp": layer_json(&outcome.plan.seccomp, e.seccomp, json!({"allowed_back": policy.seccomp_allow})),
+            "no_new_privs": {"planned": true, "in_force": e.no_new_privs, "reason": Value::Null},
+        },
+        "network": {"mode": policy.net.name()},
+        "warnings": outcome.warnings,
+        "exit": {"code": outcome.exit_code, "signal": outcome.signal},
+        "duration_ms": outcome.duration_ms as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::landlock::Outcome as LlOutcome;
+
+    fn policy() -> Policy {
+        Policy {
+            project: "/home/u/p".into(),
+            home: "/home/u".into(),
+            uid: 1,
+            gid: 1,
+            mounts: vec![],
+            env: vec![],
+            argv: vec!["true".into()],
+            interactive: false,
+            net: NetMode::Host,
+            require: vec![],
+            seccomp_allow: vec![],
+            allow_unconfined: false,
+        }
+    }
+
+    #[test]
+    fn start_line_names_what_is_in_force() {
+        let e = Enforced {
+            namespaces: Some("user mount pid ipc uts cgroup".into()),
+            landlock: Some(LlOutcome {
+                in_force: true,
+                abi: 7,
+                status: "fully_enforced",
+                tcp: false,
+                scopes: true,
+                skipped: vec![],
+            }),
+            seccomp: true,
+            no_new_privs: true,
+        };
+        assert_eq!(
+            start_line(&policy(), &e),
+            "bwai: sandboxed in /home/u/p  [userns mount pid ipc uts cgroup | landlock abi7 fs+scope | seccomp | net:host]"
+        );
+        let degraded = Enforced {
+            namespaces: None,
+            landlock: None,
+            seccomp: true,
+            no_new_privs: true,
+        };
+        assert!(start_line(&policy(), &degraded).contains("[no namespaces | no landlock | seccomp"));
+    }
+}
