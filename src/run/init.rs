@@ -46,6 +46,11 @@ pub fn main(launch: &Launch, mut chan: ChildEnd, supervisor: Pid) -> ! {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
 
+    // Init holds bwai's original environment (and, in namespaces, every
+    // capability there): the command must not ptrace it or read its
+    // /proc/1/environ. Exec makes the command itself dumpable again.
+    privs::set_not_dumpable();
+
     // SAFETY: init is single-threaded (forked from the single-threaded supervisor).
     let payload_pid = match unsafe { fork() } {
         Ok(ForkResult::Child) => payload::main(launch, chan),

@@ -100,7 +100,6 @@ pub fn run(
     opts: &RunOptions,
 ) -> Result<Outcome> {
     let started_at = Instant::now();
-    privs::set_not_dumpable();
     // Block the signals we relay before any child exists: none is lost, and
     // children inherit the mask (the payload clears it).
     let set = privs::handled_set();
@@ -302,6 +301,10 @@ fn start(
             Err(e) => return Err(Error::sys("fork", e).into()),
         }
     };
+    // From here on the sandbox exists: it must not ptrace us or read our
+    // memory (bubblewrap CVE-2016-8659). Not earlier: a non-dumpable parent
+    // makes the child's /proc files root-owned, and its uid_map unwritable.
+    privs::set_not_dumpable();
     let mut chan = chan.into_supervisor();
 
     if use_ns {
