@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# How much does the sandbox cost at start-up? Times `bwai -q -- /bin/true`
+# (release build) against plain /bin/true and, when bubblewrap works here,
+# against `bwrap` with roughly the same isolation. BENCH_RUNS runs each
+# (default 200). With hyperfine installed it does the measuring (one command
+# after the other); otherwise, or with BENCH_TOOL=python, a small Python loop
+# runs the commands interleaved (true, bwai, bwrap, true, ...) so that machine
+# noise hits them all alike. A script, not a test.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+runs=${BENCH_RUNS:-200}
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v python3 >/dev/null || { echo "bench.sh needs python3" >&2; exit 1; }
+
+echo "building bwai (release)..." >&2
+bwai=$(cargo build --release --bin bwai --message-format=json |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "bwai" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$bwai" ] || { echo "no bwai binary built" >&2; exit 1; }
+
+# A throw-away project: bwai refuses $HOME and its parents, and both
+# sandboxes bind the same folder.
+project=$(mktemp -d /tmp/bwai-bench-XXXXXX)
+trap 'rm -rf -- "$project"' EXIT
+cd "$project"
+
+names=(true bwai)
+cmds=("/bin/true" "$bwai -q -- /bin/true")
+
+if ! "$bwai" -q -- /bin/true; then
+    echo "bench.sh: \`$bwai -q -- /bin/true\` fails here; nothing to measure" >&2
+    exit 1
+fi
+
+if command -v bwrap >/dev/null 2>&1; then
+    bwrap_args=(--unshare-all --share-net --die-with-parent --ro-bind /usr /usr)
+    # Merged /usr: /bin -> usr/bin etc. become symlinks, real dirs are bound.
+    for d in bin sbin lib lib32 lib64 libx32; do
+        if [ -L "/$d" ]; then
+            bwrap_args+=(--symlink "$(readlink "/$d")" "/$d")
+        elif [ -d "/$d" ]; then
+            bwrap_args+=(--ro-bind "/$d" "/$d")
+        fi
+    done
+    bwrap_args+=(--proc /proc --dev /dev --tmpfs /tmp --bind "$PWD" "$PWD" --chdir "$PWD")
+    if bwrap "${bwrap_args[@]}" /bin/true 2>/dev/null; then
+        names+=(bwrap)
+        cmds+=("$(command -v bwrap) ${bwrap_args[*]} /bin/true")
+    else
+        echo "bench.sh: bwrap does not work here (user namespaces?); comparing with true only" >&2
+    fi
+else
+    echo "bench.sh: bwrap not installed; comparing with true only" >&2
+fi
+
+results=$(mktemp)
+trap 'rm -rf -- "$project" "$results"' EXIT
+
+if [ "${BENCH_TOOL:-}" != python ] && command -v hyperfine >/dev/null 2>&1; then
+    hyperfine_args=()
+    for i in "${!names[@]}"; do
+        hyperfine_args+=(--command-name "${names[$i]}" "${cmds[$i]}")
+    done
+    hyperfine -N --warmup 10 --runs "$runs" --export-json "$results" "${hyperfine_args[@]}" >&2
+    python3 - "$results" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+out = {r["command"]: [t * 1000 for t in r["times"]] for r in data["results"]}
+json.dump(out, open(sys.argv[1], "w"))
+PY
+else
+    # Interleaved runs, spawned with posix_spawn (cheap and the same for all).
+    python3 - "$results" "$runs" "${names[@]}" -- "${cmds[@]}" <<'PY'
+import json, os, sys, time, shlex
+path, runs = sys.argv[1], int(sys.argv[2])
+rest = sys.argv[3:]
+sep = rest.index("--")
+names, cmds = rest[:sep], [shlex.split(c) for c in rest[sep + 1:]]
+devnull = os.open(os.devnull, os.O_RDWR)
+actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)]
+times = {n: [] for n in names}
+for i in range(runs + 10):  # the first 10 rounds are warm-up
+    for name, argv in zip(names, cmds):
+        t0 = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        _, status = os.waitpid(pid, 0)
+        dt = (time.perf_counter() - t0) * 1000
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"{name} failed: {argv}")
+        if i >= 10:
+            times[name].append(dt)
+json.dump(times, open(path, "w"))
+PY
+fi
+
+python3 - "$results" "$runs" <<'PY'
+import json, statistics, sys
+times = json.load(open(sys.argv[1]))
+stats = {n: (statistics.mean(t), statistics.median(t)) for n, t in times.items()}
+print(f"{'command':<8} {'mean ms':>9} {'median ms':>10}   ({sys.argv[2]} runs each)")
+for n, (mean, median) in stats.items():
+    print(f"{n:<8} {mean:>9.3f} {median:>10.3f}")
+def ratio(a, b):
+    if a in stats and b in stats:
+        print(f"{a}/{b}: mean {stats[a][0] / stats[b][0]:.2f}x, median {stats[a][1] / stats[b][1]:.2f}x")
+ratio("bwai", "true")
+ratio("bwai", "bwrap")
+PY
