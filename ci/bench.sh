@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # How much does the sandbox cost at start-up? Times `bwai -q -- /bin/true`
 # (release build) against plain /bin/true and, when bubblewrap works here,
-# against `bwrap` with roughly the same isolation. BENCH_RUNS runs each
+# against two bwrap commands: `bwrap` with a minimal view (/usr, /proc, /dev,
+# /tmp, the project: far fewer mounts than bwai's defaults) and `bwrap-same`
+# with the equivalent options (the same mount list as bwai's policy; bwai
+# still adds Landlock and seccomp on top). BENCH_RUNS runs each
 # (default 200). With hyperfine installed it does the measuring (one command
 # after the other); otherwise, or with BENCH_TOOL=python, a small Python loop
 # runs the commands interleaved (true, bwai, bwrap, true, ...) so that machine
@@ -54,6 +57,48 @@ if command -v bwrap >/dev/null 2>&1; then
     if bwrap "${bwrap_args[@]}" /bin/true 2>/dev/null; then
         names+=(bwrap)
         cmds+=("$(command -v bwrap) ${bwrap_args[*]} /bin/true")
+        # bwrap with the equivalent options: the same mount list as bwai's
+        # policy (the same /etc entries, tools, agent state, tmpfs home), so
+        # both do the same filesystem work; bwai adds Landlock and seccomp.
+        same=$("$bwai" --dump-config | python3 -c '
+import json, os, shlex, sys
+cfg = json.load(sys.stdin)
+home = os.environ["HOME"]
+project = os.getcwd()
+def expand(p):
+    return home + p[1:] if p.startswith("~/") else p
+entries = []  # (depth, args)
+def depth(p):
+    return len([c for c in p.split("/") if c])
+def add(path, rw):
+    if not os.path.lexists(path):
+        return
+    if os.path.islink(path) and os.path.dirname(path) == "/":
+        entries.append((depth(path), ["--symlink", os.readlink(path), path]))
+    elif os.path.exists(path):
+        entries.append((depth(path), ["--bind" if rw else "--ro-bind", os.path.realpath(path), path]))
+for p in cfg["filesystem"]["read_only"]:
+    add(expand(p), False)
+for e in cfg["filesystem"]["etc"]:
+    add("/etc/" + e, False)
+for p in cfg["filesystem"]["read_write"]:
+    add(expand(p), True)
+for t in ["/tmp", "/var/tmp", home]:
+    entries.append((depth(t), ["--tmpfs", t]))
+entries.append((depth(project), ["--bind", project, project]))
+entries.sort(key=lambda e: e[0])
+args = ["--unshare-all", "--share-net", "--die-with-parent", "--proc", "/proc", "--dev", "/dev"]
+for _, a in entries:
+    args += a
+args += ["--chdir", project]
+print(shlex.join(args))
+')
+        if eval "bwrap $same /bin/true" 2>/dev/null; then
+            names+=(bwrap-same)
+            cmds+=("$(command -v bwrap) $same /bin/true")
+        else
+            echo "bench.sh: the equivalent bwrap command fails here; skipping it" >&2
+        fi
     else
         echo "bench.sh: bwrap does not work here (user namespaces?); comparing with true only" >&2
     fi
@@ -105,12 +150,13 @@ python3 - "$results" "$runs" <<'PY'
 import json, statistics, sys
 times = json.load(open(sys.argv[1]))
 stats = {n: (statistics.mean(t), statistics.median(t)) for n, t in times.items()}
-print(f"{'command':<8} {'mean ms':>9} {'median ms':>10}   ({sys.argv[2]} runs each)")
+print(f"{'command':<11} {'mean ms':>9} {'median ms':>10}   ({sys.argv[2]} runs each)")
 for n, (mean, median) in stats.items():
-    print(f"{n:<8} {mean:>9.3f} {median:>10.3f}")
+    print(f"{n:<11} {mean:>9.3f} {median:>10.3f}")
 def ratio(a, b):
     if a in stats and b in stats:
         print(f"{a}/{b}: mean {stats[a][0] / stats[b][0]:.2f}x, median {stats[a][1] / stats[b][1]:.2f}x")
 ratio("bwai", "true")
 ratio("bwai", "bwrap")
+ratio("bwai", "bwrap-same")
 PY

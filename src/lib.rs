@@ -95,7 +95,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         share_home: cli.dangerously_share_home,
         allow_unconfined: cli.dangerously_run_unconfined,
     };
-    let policy = policy::build(&config, &request, &caller, &policy::RealFs)?;
+    let policy = policy::build(&config, &request, &caller, &policy::RealFs::default())?;
     // Open the report file now, without following a symlink, so nothing the
     // sandbox does later can redirect our write (CVE-2026-39861 class).
     let report_file = cli.report.as_ref().map(open_report).transpose()?;
@@ -136,17 +136,25 @@ fn caller() -> Result<policy::Caller> {
         .map_err(|e| Error::refused(format!("the current directory is unusable: {e}")))?;
     let uid = nix::unistd::getuid();
     let gid = nix::unistd::getgid().as_raw();
-    let pw = nix::unistd::User::from_uid(uid).ok().flatten();
-    let home = std::env::var("HOME")
+    // The password database only when the environment does not say (an
+    // NSS lookup costs more than the rest of the start-up logic).
+    let env_home = std::env::var("HOME")
         .ok()
-        .filter(|h| h.starts_with('/') && h.len() > 1)
+        .filter(|h| h.starts_with('/') && h.len() > 1);
+    let env_user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty() && !u.contains('/'));
+    let pw = if env_home.is_none() || env_user.is_none() {
+        nix::unistd::User::from_uid(uid).ok().flatten()
+    } else {
+        None
+    };
+    let home = env_home
         .map(PathBuf::from)
         .or_else(|| pw.as_ref().map(|p| p.dir.clone()))
         .ok_or_else(|| Error::refused("cannot tell your home directory: set HOME"))?;
-    let user = pw
-        .as_ref()
-        .map(|p| p.name.clone())
-        .or_else(|| std::env::var("USER").ok())
+    let user = env_user
+        .or_else(|| pw.as_ref().map(|p| p.name.clone()))
         .unwrap_or_else(|| uid.to_string());
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

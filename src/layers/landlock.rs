@@ -70,6 +70,7 @@ pub fn rules(policy: &Policy, namespaces: bool, private_tmp: Option<&Path>) -> R
                     PolicyAccess::ReadWrite => r.write.push(path.clone()),
                 }
             }
+            Mount::Copy { src, dst, .. } => r.read.push(if namespaces { dst } else { src }.clone()),
             Mount::Tmpfs { dst, .. } if namespaces => r.write.push(dst.clone()),
             Mount::Tmpfs { dst, .. } if dst == Path::new("/tmp") => {
                 if let Some(t) = private_tmp {
@@ -85,9 +86,28 @@ pub fn rules(policy: &Policy, namespaces: bool, private_tmp: Option<&Path>) -> R
     r.devices = DEVICES.iter().map(PathBuf::from).collect();
     if namespaces {
         r.write.push("/dev/shm".into());
+        // Inside, /etc holds only the allowed entries (read-only): one rule
+        // for the directory says the same as one per entry, and is cheaper.
+        if r.read.iter().any(|p| p.starts_with("/etc")) {
+            r.read.retain(|p| !p.starts_with("/etc"));
+            r.read.push("/etc".into());
+        }
+        r.read = without_covered(&r.read, &r.write);
+        r.write = without_covered(&r.write, &[]);
     }
     r.deny_tcp = !namespaces && policy.net == NetMode::None;
     r
+}
+
+/// Drop paths that an ancestor in the same list, or in `wider` (a list that
+/// grants more), already covers: Landlock rights are inherited downwards.
+fn without_covered(paths: &[PathBuf], wider: &[PathBuf]) -> Vec<PathBuf> {
+    let covered = |p: &PathBuf| {
+        paths.iter().any(|q| q != p && p.starts_with(q)) || wider.iter().any(|q| p.starts_with(q))
+    };
+    let mut out: Vec<PathBuf> = paths.iter().filter(|p| !covered(p)).cloned().collect();
+    out.dedup();
+    out
 }
 
 /// What the kernel really enforced.

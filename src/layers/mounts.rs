@@ -140,7 +140,13 @@ fn add_flags(path: &Path, set: u64, recursive: bool) -> Result<(), String> {
 }
 
 fn ensure_dir(path: &Path) -> Result<(), String> {
-    fs::create_dir_all(path).map_err(|e| format!("creating mount point {}: {e}", path.display()))
+    // mkdir first: most parents exist, and asking costs a syscall each.
+    match fs::create_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) => fs::create_dir_all(path)
+            .map_err(|e| format!("creating mount point {}: {e}", path.display())),
+    }
 }
 
 fn ensure_file(path: &Path) -> Result<(), String> {
@@ -254,6 +260,7 @@ fn apply_mount(m: &Mount) -> Result<(), String> {
             std::os::unix::fs::symlink(target, &at)
                 .map_err(|e| format!("symlink {}: {e}", dst.display()))
         }
+        Mount::Copy { src, dst, .. } => copy_file(&inside(OLDROOT, src), &inside(NEWROOT, dst)),
         Mount::Tmpfs { dst, mode, .. } => tmpfs(
             &inside(NEWROOT, dst),
             *mode,
@@ -289,6 +296,38 @@ fn apply_mount(m: &Mount) -> Result<(), String> {
             add_flags(&at, set, true)
         }
     }
+}
+
+/// Files larger than this are bound, not copied.
+const COPY_LIMIT: u64 = 1 << 20;
+
+/// Copy a small file into the new root (read-only once the root is
+/// remounted); larger ones are bound read-only instead.
+fn copy_file(from: &Path, to: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let meta = fs::metadata(from).map_err(|e| format!("stat {}: {e}", from.display()))?;
+    if meta.len() > COPY_LIMIT {
+        ensure_file(to)?;
+        mnt(Some(from), to, None, MsFlags::MS_BIND, None)?;
+        return add_flags(
+            to,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            false,
+        );
+    }
+    let data = fs::read(from).map_err(|e| format!("reading {}: {e}", from.display()))?;
+    if let Some(parent) = to.parent() {
+        ensure_dir(parent)?;
+    }
+    // Permission bits only: no setuid/setgid/sticky comes along.
+    let mode = meta.permissions().mode() & 0o777;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(to)
+        .map_err(|e| format!("creating {}: {e}", to.display()))?;
+    std::io::Write::write_all(&mut f, &data).map_err(|e| format!("writing {}: {e}", to.display()))
 }
 
 fn build_dev(warnings: &mut Vec<String>) -> Result<(), String> {

@@ -198,17 +198,13 @@ pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, St
         ARCH,
     )
     .map_err(|e| format!("building the seccomp deny filter: {e}"))?;
-    let clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        ARCH,
-    )
-    .map_err(|e| format!("building the clone3 filter: {e}"))?;
-    let to_bpf = |f: SeccompFilter| {
-        BpfProgram::try_from(f).map_err(|e| format!("compiling a seccomp filter: {e}"))
-    };
-    Ok(vec![guard(), to_bpf(deny)?, to_bpf(clone3)?])
+    let deny =
+        BpfProgram::try_from(deny).map_err(|e| format!("compiling the seccomp filter: {e}"))?;
+    // One program, so the kernel runs one filter per syscall: the guard
+    // first, falling through into the deny list.
+    let mut program = guard();
+    program.extend(deny);
+    Ok(vec![program])
 }
 
 // Classic BPF opcodes (linux/filter.h, linux/seccomp.h).
@@ -217,7 +213,7 @@ const BPF_JEQ_K: u16 = 0x15;
 const BPF_JGE_K: u16 = 0x35;
 const BPF_JGT_K: u16 = 0x25;
 const BPF_RET_K: u16 = 0x06;
-const RET_ALLOW: u32 = 0x7fff_0000;
+const BPF_JA: u16 = 0x05;
 const RET_KILL_PROCESS: u32 = 0x8000_0000;
 const RET_ERRNO: u32 = 0x0005_0000;
 const OFFSET_NR: u32 = 0;
@@ -227,18 +223,22 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> seccompiler::sock_filter {
     seccompiler::sock_filter { code, jt, jf, k }
 }
 
-/// The guard: foreign arch -> kill; x32 numbers and numbers newer than the
-/// reviewed list -> ENOSYS; everything else goes on to the deny filter.
+/// The guard, in front of the deny list: foreign arch -> kill; x32
+/// numbers, numbers newer than the reviewed list, and clone3 -> ENOSYS;
+/// everything else falls through to what follows.
 pub fn guard() -> BpfProgram {
     vec![
         insn(BPF_LD_W_ABS, 0, 0, OFFSET_ARCH),
         insn(BPF_JEQ_K, 1, 0, AUDIT_ARCH),
         insn(BPF_RET_K, 0, 0, RET_KILL_PROCESS),
         insn(BPF_LD_W_ABS, 0, 0, OFFSET_NR),
-        insn(BPF_JGE_K, 1, 0, X32_SYSCALL_BIT),
-        insn(BPF_JGT_K, 0, 1, NEWEST_REVIEWED_SYSCALL),
+        insn(BPF_JGE_K, 3, 0, X32_SYSCALL_BIT),
+        insn(BPF_JGT_K, 2, 0, NEWEST_REVIEWED_SYSCALL),
+        // clone3's flags live in memory a filter cannot read: make libc
+        // fall back to clone, whose flags the deny list checks.
+        insn(BPF_JEQ_K, 1, 0, libc::SYS_clone3 as u32),
+        insn(BPF_JA, 0, 0, 1),
         insn(BPF_RET_K, 0, 0, RET_ERRNO | libc::ENOSYS as u32),
-        insn(BPF_RET_K, 0, 0, RET_ALLOW),
     ]
 }
 
@@ -255,8 +255,13 @@ pub fn apply(programs: &[BpfProgram]) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    const RET_ALLOW: u32 = 0x7fff_0000;
+
     /// A tiny classic-BPF interpreter for the guard, enough to check it.
-    fn run(prog: &BpfProgram, arch: u32, nr: u32) -> u32 {
+    /// The guard is followed by "allow", standing for the deny list.
+    fn run(guard: &BpfProgram, arch: u32, nr: u32) -> u32 {
+        let mut prog = guard.clone();
+        prog.push(insn(BPF_RET_K, 0, 0, RET_ALLOW));
         let mut acc = 0u32;
         let mut pc = 0usize;
         loop {
@@ -264,6 +269,7 @@ mod tests {
             match i.code {
                 BPF_LD_W_ABS => acc = if i.k == OFFSET_ARCH { arch } else { nr },
                 BPF_RET_K => return i.k,
+                BPF_JA => pc += i.k as usize,
                 BPF_JEQ_K | BPF_JGE_K | BPF_JGT_K => {
                     let taken = match i.code {
                         BPF_JEQ_K => acc == i.k,
@@ -303,6 +309,15 @@ mod tests {
     }
 
     #[test]
+    fn guard_answers_clone3_with_enosys() {
+        assert_eq!(
+            run(&guard(), AUDIT_ARCH, libc::SYS_clone3 as u32),
+            RET_ERRNO | libc::ENOSYS as u32
+        );
+        assert_eq!(run(&guard(), AUDIT_ARCH, libc::SYS_clone as u32), RET_ALLOW);
+    }
+
+    #[test]
     fn guard_kills_foreign_architectures() {
         const AUDIT_ARCH_I386: u32 = 0x4000_0003;
         assert_eq!(run(&guard(), AUDIT_ARCH_I386, 20), RET_KILL_PROCESS);
@@ -314,7 +329,12 @@ mod tests {
         assert!(!is_deniable("ioctl") && !is_deniable("read"));
         let all = build(&[], &Extra::default()).unwrap();
         let fewer = build(&["unshare".into()], &Extra::default()).unwrap();
-        assert_eq!(all.len(), 3);
-        assert!(fewer[1].len() < all[1].len());
+        assert_eq!(all.len(), 1);
+        assert!(fewer[0].len() < all[0].len());
+        assert_eq!(
+            all[0][..guard().len()],
+            guard()[..],
+            "the guard comes first"
+        );
     }
 }
