@@ -99,6 +99,11 @@ pub struct Policy {
     pub require: Vec<Layer>,
     pub seccomp_allow: Vec<String>,
     pub allow_unconfined: bool,
+    /// Read-only inside writable places (see `layers::protect`).
+    pub protected: Vec<crate::layers::protect::Protected>,
+    /// Things the user should know about the policy (e.g. a `.git` file
+    /// that was not followed).
+    pub notes: Vec<String>,
 }
 
 /// File kinds as far as the policy cares.
@@ -256,6 +261,20 @@ pub fn build(
         dir: true,
         why: "the project",
     });
+    let real_home = fs.canonical(&home).unwrap_or_else(|| home.clone());
+    let protection =
+        crate::layers::protect::resolve(&project, &real_home, &config.filesystem.protected);
+    // A worktree's or submodule's git directory outside the project, once
+    // it is verified to point back here: git needs it writable.
+    for dir in &protection.git_binds {
+        mounts.push(Mount::Bind {
+            src: dir.clone(),
+            dst: dir.clone(),
+            access: Access::ReadWrite,
+            dir: true,
+            why: "git dir of this worktree",
+        });
+    }
 
     // The last entry for a destination wins (the project over everything),
     // then parents go before children.
@@ -298,6 +317,8 @@ pub fn build(
         require,
         seccomp_allow: config.seccomp.allow.clone(),
         allow_unconfined: request.allow_unconfined,
+        protected: protection.entries,
+        notes: protection.warnings,
     })
 }
 

@@ -82,6 +82,11 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
             "no_new_privs": {"planned": true, "in_force": e.no_new_privs, "reason": Value::Null},
         },
         "network": {"mode": policy.net.name()},
+        "protected": {
+            "mechanism": outcome.protection.mechanism,
+            "paths": outcome.protection.paths,
+            "events": outcome.protection.events,
+        },
         "warnings": outcome.warnings,
         "exit": {"code": outcome.exit_code, "signal": outcome.signal},
         "duration_ms": outcome.duration_ms as u64,
@@ -107,6 +112,8 @@ mod tests {
             require: vec![],
             seccomp_allow: vec![],
             allow_unconfined: false,
+            protected: vec![],
+            notes: vec![],
         }
     }
 

@@ -97,6 +97,43 @@ pub fn config() -> Config {
                 "vim",
                 "xdg",
             ]),
+            protected: strings(&[
+                // Run by git, outside, on the next commit/checkout.
+                ".git/hooks",
+                ".git/config",
+                ".gitmodules",
+                ".husky",
+                ".pre-commit-config.yaml",
+                // Loaded by tools when you enter the folder or open it.
+                ".envrc",
+                ".vscode",
+                ".idea",
+                ".cursor",
+                ".mcp.json",
+                ".bwai.json",
+                ".bashrc",
+                ".bash_profile",
+                ".profile",
+                ".zshrc",
+                ".zprofile",
+                ".zshenv",
+                // Project settings of agents: hooks, MCP servers, commands.
+                ".claude/settings.json",
+                ".claude/settings.local.json",
+                ".claude/commands",
+                ".claude/agents",
+                ".claude/hooks",
+                ".gemini/settings.json",
+                // The agents' own state: what names commands run later.
+                "~/.claude/settings.json",
+                "~/.claude/commands",
+                "~/.claude/agents",
+                "~/.claude/hooks",
+                "~/.gemini/settings.json",
+                "~/.codex/config.toml",
+                "~/.config/goose/config.yaml",
+                "~/.config/opencode/opencode.json",
+            ]),
         },
         env: Env {
             allow: strings(&[

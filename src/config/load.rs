@@ -165,6 +165,7 @@ struct FilesystemFile {
     read_only: Option<ListPatch<String>>,
     read_write: Option<ListPatch<String>>,
     etc: Option<ListPatch<String>>,
+    protected: Option<ListPatch<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,6 +195,9 @@ impl ConfigFile {
             }
             if let Some(p) = &fs.etc {
                 p.apply(&mut config.filesystem.etc);
+            }
+            if let Some(p) = &fs.protected {
+                p.apply(&mut config.filesystem.protected);
             }
         }
         if let Some(env) = &self.env {
@@ -295,6 +299,11 @@ fn validate(config: &Config, path: &Path, text: &str) -> Result<()> {
                     "etc entry `{e}` must be a relative name inside /etc, like `hosts` or `ssl`"
                 ),
             );
+        }
+    }
+    for name in &config.filesystem.protected {
+        if let Err(why) = crate::layers::protect::check_name(name) {
+            return fail(name, format!("protected entry `{name}` {why}"));
         }
     }
     for pattern in &config.env.allow {

@@ -86,6 +86,9 @@ pub struct Filesystem {
     pub read_write: Vec<String>,
     /// Entries of /etc that are visible (read-only).
     pub etc: Vec<String>,
+    /// Read-only even inside writable places: relative to the project, or
+    /// `~/...`. The files that make code run outside the sandbox later.
+    pub protected: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,4 +5,5 @@ pub mod landlock;
 pub mod mounts;
 pub mod namespaces;
 pub mod privs;
+pub mod protect;
 pub mod seccomp;

@@ -96,6 +96,9 @@ fn setup_namespaces(launch: &Launch, chan: &mut ChildEnd) -> Result<(), mounts::
     for w in mounts::build_root(launch.policy)? {
         chan.report("warn", &w);
     }
+    for w in crate::layers::protect::bind_read_only(&launch.protected) {
+        chan.report("warn", &w);
+    }
     Ok(())
 }
 

@@ -22,7 +22,7 @@ use seccompiler::BpfProgram;
 
 use crate::config::NetMode;
 use crate::error::{Error, Result};
-use crate::layers::{landlock, namespaces, privs, seccomp};
+use crate::layers::{landlock, namespaces, privs, protect, seccomp};
 use crate::plan::{self, Mode, Plan};
 use crate::policy::Policy;
 use crate::probe::{self, Capabilities};
@@ -40,6 +40,8 @@ pub struct Launch<'a> {
     /// The sandbox's PATH, for the command lookup.
     pub path: String,
     pub stdin_tty: bool,
+    /// Existing protected paths, bound read-only by init (namespaces only).
+    pub protected: Vec<crate::layers::protect::Protected>,
 }
 
 /// What was really in force, as reported by the children.
@@ -61,6 +63,15 @@ pub struct Outcome {
     pub exit_code: i32,
     pub signal: Option<i32>,
     pub duration_ms: u128,
+    /// How protected paths were enforced, and what was restored or moved.
+    pub protection: Protection,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Protection {
+    pub mechanism: &'static str,
+    pub paths: Vec<String>,
+    pub events: Vec<String>,
 }
 
 /// How a start attempt failed.
@@ -100,6 +111,9 @@ pub fn run(
     opts: &RunOptions,
 ) -> Result<Outcome> {
     let started_at = Instant::now();
+    // Before anything runs: the state of the protected paths, to verify
+    // (and restore) after the run in every mode.
+    let snapshot = protect::Snapshot::take(&policy.protected, &policy.project);
     // Block the signals we relay before any child exists: none is lost, and
     // children inherit the mask (the payload clears it).
     let set = privs::handled_set();
@@ -107,7 +121,7 @@ pub fn run(
         .map_err(|e| Error::sys("blocking signals", e))?;
 
     let mut started = loop {
-        match start(policy, caps, &plan) {
+        match start(policy, caps, &plan, &snapshot) {
             Ok(s) => break s,
             Err(StartError::Userns { reason, fix }) if plan.namespaces.planned => {
                 log::info!("user namespaces unusable: {reason}; falling back");
@@ -167,6 +181,8 @@ pub fn run(
 
     let mut warnings = plan.warnings();
     warnings.append(&mut started.warnings);
+    warnings.extend(policy.notes.iter().cloned());
+    warnings.extend(snapshot.uncaptured());
     if policy.net == NetMode::Host {
         log::info!("network: sharing the host's network");
     }
@@ -201,6 +217,24 @@ pub fn run(
         reclaim_terminal();
     }
     drop(started.private_tmp);
+    // The sandbox is gone: nothing can race us now. Put back what it changed.
+    let events = snapshot.verify_and_restore();
+    for e in &events {
+        eprintln!("bwai: protected: {e}");
+    }
+    let protection = Protection {
+        mechanism: if started.enforced.namespaces.is_some() {
+            "read-only mounts, verified and restored after the run"
+        } else {
+            "verified and restored after the run"
+        },
+        paths: snapshot
+            .existing()
+            .iter()
+            .map(|p| p.path().display().to_string())
+            .collect(),
+        events,
+    };
     Ok(Outcome {
         plan,
         mode,
@@ -209,6 +243,7 @@ pub fn run(
         exit_code,
         signal,
         duration_ms: started_at.elapsed().as_millis(),
+        protection,
     })
 }
 
@@ -216,6 +251,7 @@ fn start(
     policy: &Policy,
     caps: &Capabilities,
     plan: &Plan,
+    snapshot: &protect::Snapshot,
 ) -> std::result::Result<Started, StartError> {
     let use_ns = plan.namespaces.planned;
     let private_tmp = if use_ns { None } else { Some(TempDir::new()?) };
@@ -262,6 +298,7 @@ fn start(
             .collect::<Result<_>>()?,
         path,
         stdin_tty: stdin_is_tty(),
+        protected: snapshot.existing(),
     };
     let chan = Channel::new().map_err(Error::refused)?;
     let supervisor = nix::unistd::getpid();
