@@ -49,6 +49,11 @@ pub struct Cli {
     #[arg(long, value_name = "MODE")]
     pub net: Option<NetMode>,
 
+    /// Apply these agent profiles (their state folders, install locations
+    /// and variables) even if the command does not name them.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub profile: Vec<String>,
+
     /// Refuse to run (exit 125) unless these layers are in force.
     #[arg(long, value_name = "LAYER,...", value_delimiter = ',')]
     pub require: Vec<Layer>,

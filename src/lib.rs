@@ -92,6 +92,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         argv: cli.argv.clone(),
         net: cli.net,
         require: cli.require.clone(),
+        profiles: cli.profile.clone(),
         share_home: cli.dangerously_share_home,
         allow_unconfined: cli.dangerously_run_unconfined,
     };

@@ -68,6 +68,8 @@ pub struct Request {
     pub argv: Vec<String>,
     pub net: Option<NetMode>,
     pub require: Vec<Layer>,
+    /// `--profile NAME,...`.
+    pub profiles: Vec<String>,
     pub share_home: bool,
     pub allow_unconfined: bool,
 }
@@ -104,6 +106,8 @@ pub struct Policy {
     /// Things the user should know about the policy (e.g. a `.git` file
     /// that was not followed).
     pub notes: Vec<String>,
+    /// The agent profiles applied.
+    pub profiles: Vec<String>,
 }
 
 /// File kinds as far as the policy cares.
@@ -216,6 +220,8 @@ pub fn build(
     })?;
     let home = caller.home.clone();
     check_project(&project, &home, fs, request.share_home)?;
+    let profiles = active_profiles(config, request)?;
+    let config = &with_profiles(config, &profiles);
 
     let mut mounts: Vec<Mount> = Vec::new();
     for entry in &config.filesystem.read_only {
@@ -319,7 +325,77 @@ pub fn build(
         allow_unconfined: request.allow_unconfined,
         protected: protection.entries,
         notes: protection.warnings,
+        profiles,
     })
+}
+
+/// The program a command string starts with: `FOO=1 exec claude -p x` -> `claude`.
+fn first_program(command: &str) -> Option<String> {
+    command
+        .split_whitespace()
+        .find(|w| !w.contains('=') && !matches!(*w, "exec" | "env" | "command" | "nohup" | "time"))
+        .map(|w| {
+            w.rsplit('/')
+                .next()
+                .unwrap_or(w)
+                .trim_matches(|c| c == '\'' || c == '"')
+                .to_string()
+        })
+}
+
+/// Which profiles apply: those asked for, those whose command is run, and
+/// every one in the interactive shell (any agent may be started there).
+fn active_profiles(config: &Config, request: &Request) -> Result<Vec<String>> {
+    for name in &request.profiles {
+        if !config.profiles.contains_key(name) {
+            return Err(Error::usage(format!(
+                "unknown profile `{name}`; known: {}",
+                config
+                    .profiles
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let program = match (&request.command, request.argv.first()) {
+        (Some(cmd), _) => first_program(cmd),
+        (None, Some(prog)) => Some(prog.rsplit('/').next().unwrap_or(prog).to_string()),
+        (None, None) => None,
+    };
+    let interactive = request.command.is_none() && request.argv.is_empty();
+    Ok(config
+        .profiles
+        .iter()
+        .filter(|(name, p)| {
+            interactive
+                || request.profiles.contains(name)
+                || program
+                    .as_ref()
+                    .is_some_and(|prog| p.commands.contains(prog))
+        })
+        .map(|(name, _)| name.clone())
+        .collect())
+}
+
+fn with_profiles(config: &Config, active: &[String]) -> Config {
+    let mut c = config.clone();
+    for name in active {
+        let p = &config.profiles[name];
+        for (from, to) in [
+            (&p.read_only, &mut c.filesystem.read_only),
+            (&p.read_write, &mut c.filesystem.read_write),
+            (&p.env, &mut c.env.allow),
+        ] {
+            for item in from {
+                if !to.contains(item) {
+                    to.push(item.clone());
+                }
+            }
+        }
+    }
+    c
 }
 
 /// Refuse project folders that would expose every secret.
@@ -647,6 +723,59 @@ mod tests {
         assert_eq!(get("HOME"), Some("/home/u"));
         assert_eq!(get("BWAI_SANDBOX"), Some("1"));
         assert_eq!(get("PS1"), Some(PROMPT));
+    }
+
+    #[test]
+    fn profiles_apply_to_their_command_only() {
+        let claude = build(
+            &Config::default(),
+            &Request {
+                command: Some("ANTHROPIC_MODEL=x claude -p hi".into()),
+                ..Default::default()
+            },
+            &caller("/home/u/Projects/foo"),
+            &host(),
+        )
+        .unwrap();
+        assert_eq!(claude.profiles, vec!["claude"]);
+        assert!(claude
+            .mounts
+            .iter()
+            .any(|m| m.dst() == Path::new("/home/u/.claude")));
+        assert!(claude.env.iter().any(|(k, _)| k == "ANTHROPIC_API_KEY"));
+        let make = build(
+            &Config::default(),
+            &Request {
+                argv: vec!["make".into()],
+                ..Default::default()
+            },
+            &caller("/home/u/Projects/foo"),
+            &host(),
+        )
+        .unwrap();
+        assert!(make.profiles.is_empty());
+        assert!(!make
+            .mounts
+            .iter()
+            .any(|m| m.dst() == Path::new("/home/u/.claude")));
+        assert!(
+            !make.env.iter().any(|(k, _)| k == "ANTHROPIC_API_KEY"),
+            "no agent, no key"
+        );
+        let shell = policy("/home/u/Projects/foo").unwrap();
+        assert_eq!(shell.profiles.len(), Config::default().profiles.len());
+        let e = build(
+            &Config::default(),
+            &Request {
+                profiles: vec!["nope".into()],
+                argv: vec!["x".into()],
+                ..Default::default()
+            },
+            &caller("/home/u/Projects/foo"),
+            &host(),
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
     }
 
     #[test]

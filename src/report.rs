@@ -39,10 +39,14 @@ pub fn start_line(policy: &Policy, enforced: &Enforced) -> String {
         NetMode::Host => "net:host",
         NetMode::None => "net:none",
     };
-    format!(
+    let mut line = format!(
         "bwai: sandboxed in {}  [{ns} | {ll} | {sc} | {net}]",
         policy.project.display()
-    )
+    );
+    if !policy.profiles.is_empty() && policy.profiles.len() <= 2 {
+        line.push_str(&format!("  profile: {}", policy.profiles.join(",")));
+    }
+    line
 }
 
 fn layer_json(plan: &LayerPlan, in_force: bool, extra: Value) -> Value {
@@ -82,6 +86,7 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
             "no_new_privs": {"planned": true, "in_force": e.no_new_privs, "reason": Value::Null},
         },
         "network": {"mode": policy.net.name()},
+        "profiles": policy.profiles,
         "protected": {
             "mechanism": outcome.protection.mechanism,
             "paths": outcome.protection.paths,
@@ -114,6 +119,7 @@ mod tests {
             allow_unconfined: false,
             protected: vec![],
             notes: vec![],
+            profiles: vec![],
         }
     }
 

@@ -214,7 +214,11 @@ fn agent_settings_in_home_are_protected() {
             env.home.join(".claude/commands").display(),
             env.home.join(".claude/history.jsonl").display()
         );
-        let out = sh(&env, mode, &script);
+        // The claude profile brings ~/.claude in (read-write).
+        let out = run(env.bwai(
+            mode,
+            &["-q", "--profile", "claude", "--", "sh", "-c", &script],
+        ));
         assert!(out.stdout.contains("done"), "{}", out.describe());
         assert_eq!(
             fs::read_to_string(&settings).unwrap(),

@@ -178,7 +178,8 @@ fn pid_namespace_shows_only_the_sandbox() {
 fn environment_is_filtered() {
     let env = Env::new();
     for mode in all_modes() {
-        let mut cmd = env.attack(mode, &["env"]);
+        // The key is passed to the agent that needs it: here, by asking for its profile.
+        let mut cmd = env.attack_with(mode, &["--profile", "claude"], &["env"]);
         cmd.env("ANTHROPIC_API_KEY", "allowed-model-key")
             .env("AWS_SECRET_ACCESS_KEY", "host-secret-value")
             .env("GITHUB_TOKEN", "host-secret-token")
@@ -208,7 +209,49 @@ fn environment_is_filtered() {
                 out.describe()
             );
         }
+        // A command that is no agent gets no model key.
+        let mut cmd = env.attack(mode, &["env"]);
+        cmd.env("ANTHROPIC_API_KEY", "allowed-model-key");
+        let out = run(cmd);
+        assert!(
+            !out.expect_ok().contains("allowed-model-key"),
+            "{mode:?}\n{}",
+            out.describe()
+        );
     }
+}
+
+#[test]
+fn agent_profile_applies_to_its_command() {
+    let env = Env::new();
+    write_file(&env.home.join(".claude/state.json"), "{}", 0o644);
+    write_file(&env.home.join(".gemini/state.json"), "{}", 0o644);
+    // A fake `claude` on PATH inside the project: the profile is chosen by the program name.
+    write_file(
+        &env.project.join("bin/claude"),
+        "#!/bin/sh\nls -A ~\n",
+        0o755,
+    );
+    let path = format!("{}/bin:/usr/bin:/bin", env.project.display());
+    for mode in [Mode::Full, Mode::NoLandlock] {
+        let out = run(env
+            .bwai(mode, &["-c", "claude --version"])
+            .env("PATH", &path));
+        out.expect_code(0);
+        assert!(
+            out.stdout.contains(".claude"),
+            "{mode:?}\n{}",
+            out.describe()
+        );
+        assert!(
+            !out.stdout.contains(".gemini"),
+            "{mode:?}: another agent's state is visible\n{}",
+            out.describe()
+        );
+        assert!(out.stderr.contains("profile: claude"), "{}", out.describe());
+    }
+    let out = run(env.bwai(Mode::Full, &["--profile", "nope", "--", "true"]));
+    out.expect_code(2);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Config, Env, Filesystem, NetMode, Seccomp};
+use super::{Config, Env, Filesystem, NetMode, Profile, Seccomp};
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -36,23 +36,17 @@ pub fn config() -> Config {
                 "~/.volta",
                 "~/.deno/bin",
                 "~/go/bin",
+                "~/.local/pipx",
+                "~/.local/share/uv/tools",
+                "~/.local/share/uv/python",
+                "~/.local/share/pnpm",
                 // Dotfiles that configure tools but hold no secret.
                 "~/.gitconfig",
                 "~/.config/git/config",
                 "~/.config/git/ignore",
             ]),
-            read_write: strings(&[
-                // Each agent's own state.
-                "~/.claude",
-                "~/.claude.json",
-                "~/.gemini",
-                "~/.config/goose",
-                "~/.local/share/goose",
-                "~/.local/state/goose",
-                "~/.codex",
-                "~/.config/opencode",
-                "~/.local/share/opencode",
-            ]),
+            // Each agent's own state comes with its profile (below).
+            read_write: Vec::new(),
             etc: strings(&[
                 "alternatives",
                 "bash.bashrc",
@@ -156,31 +150,138 @@ pub fn config() -> Config {
                 "EDITOR",
                 "VISUAL",
                 "PAGER",
-                // Model providers: the agent needs its own key.
-                "ANTHROPIC_*",
-                "CLAUDE_CODE_*",
-                "OPENAI_*",
-                "GEMINI_*",
-                "GOOGLE_API_KEY",
-                "GOOGLE_CLOUD_PROJECT",
-                "GOOGLE_CLOUD_LOCATION",
-                "GOOGLE_GENAI_USE_VERTEXAI",
-                "AZURE_OPENAI_*",
-                "OPENROUTER_API_KEY",
-                "GROQ_API_KEY",
-                "MISTRAL_API_KEY",
-                "DEEPSEEK_API_KEY",
-                "XAI_API_KEY",
-                "OLLAMA_HOST",
-                "GOOSE_*",
-                "CODEX_*",
-                "OPENCODE_*",
-                "AIDER_*",
+                // Provider keys come with the agents' profiles (below).
             ]),
             set: BTreeMap::new(),
         },
         network: NetMode::Host,
         require: Vec::new(),
         seccomp: Seccomp { allow: Vec::new() },
+        profiles: profiles(),
     }
+}
+
+/// Keys of the providers that several agents can use.
+const MULTI_PROVIDER_ENV: &[&str] = &[
+    "ANTHROPIC_*",
+    "OPENAI_*",
+    "GEMINI_*",
+    "GOOGLE_API_KEY",
+    "AZURE_OPENAI_*",
+    "AZURE_API_*",
+    "OPENROUTER_API_KEY",
+    "GROQ_API_KEY",
+    "MISTRAL_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "XAI_API_KEY",
+    "OLLAMA_HOST",
+    "OLLAMA_API_BASE",
+];
+
+fn profile(commands: &[&str], read_only: &[&str], read_write: &[&str], env: &[&str]) -> Profile {
+    Profile {
+        commands: strings(commands),
+        read_only: strings(read_only),
+        read_write: strings(read_write),
+        env: strings(env),
+    }
+}
+
+/// An agent that talks to many providers reads all their keys.
+fn with_multi(env: &[&'static str]) -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = MULTI_PROVIDER_ENV.to_vec();
+    all.extend(
+        env.iter()
+            .copied()
+            .filter(|e| !MULTI_PROVIDER_ENV.contains(e)),
+    );
+    all
+}
+
+/// The built-in agent profiles: where each keeps its state, where it is
+/// installed, which variables it reads.
+pub fn profiles() -> BTreeMap<String, Profile> {
+    let mut p = BTreeMap::new();
+    p.insert(
+        "claude".into(),
+        profile(
+            &["claude", "claude-code"],
+            &["~/.local/share/claude", "~/.claude/local"],
+            &[
+                "~/.claude",
+                "~/.claude.json",
+                "~/.claude.json.backup",
+                "~/.config/claude",
+            ],
+            &[
+                "ANTHROPIC_*",
+                "CLAUDE_CODE_*",
+                "CLAUDE_CONFIG_DIR",
+                "DISABLE_AUTOUPDATER",
+                "DISABLE_TELEMETRY",
+                "MAX_THINKING_TOKENS",
+                "BASH_DEFAULT_TIMEOUT_MS",
+            ],
+        ),
+    );
+    p.insert(
+        "gemini".into(),
+        profile(
+            &["gemini"],
+            &[],
+            &["~/.gemini"],
+            &[
+                "GEMINI_*",
+                "GOOGLE_API_KEY",
+                "GOOGLE_CLOUD_PROJECT",
+                "GOOGLE_CLOUD_LOCATION",
+                "GOOGLE_GENAI_USE_VERTEXAI",
+                "GOOGLE_GENAI_USE_GCA",
+            ],
+        ),
+    );
+    let goose_env = with_multi(&["GOOSE_*"]);
+    p.insert(
+        "goose".into(),
+        profile(
+            &["goose"],
+            &[],
+            &[
+                "~/.config/goose",
+                "~/.local/share/goose",
+                "~/.local/state/goose",
+            ],
+            &goose_env,
+        ),
+    );
+    p.insert(
+        "codex".into(),
+        profile(
+            &["codex"],
+            &[],
+            &["~/.codex"],
+            &["OPENAI_*", "CODEX_*", "AZURE_OPENAI_*"],
+        ),
+    );
+    let opencode_env = with_multi(&["OPENCODE_*"]);
+    p.insert(
+        "opencode".into(),
+        profile(
+            &["opencode"],
+            &["~/.opencode/bin"],
+            &[
+                "~/.config/opencode",
+                "~/.local/share/opencode",
+                "~/.local/state/opencode",
+                "~/.cache/opencode",
+            ],
+            &opencode_env,
+        ),
+    );
+    let aider_env = with_multi(&["AIDER_*"]);
+    p.insert(
+        "aider".into(),
+        profile(&["aider"], &[], &["~/.aider"], &aider_env),
+    );
+    p
 }

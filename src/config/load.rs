@@ -157,6 +157,16 @@ pub struct ConfigFile {
     network: Option<NetMode>,
     require: Option<ListPatch<Layer>>,
     seccomp: Option<SeccompFile>,
+    profiles: Option<BTreeMap<String, ProfileFile>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    commands: Option<ListPatch<String>>,
+    read_only: Option<ListPatch<String>>,
+    read_write: Option<ListPatch<String>>,
+    env: Option<ListPatch<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,6 +230,20 @@ impl ConfigFile {
         if let Some(sc) = &self.seccomp {
             if let Some(p) = &sc.allow {
                 p.apply(&mut config.seccomp.allow);
+            }
+        }
+        for (name, pf) in self.profiles.iter().flatten() {
+            // A known profile is extended; a new name is a new profile.
+            let profile = config.profiles.entry(name.clone()).or_default();
+            for (patch, target) in [
+                (&pf.commands, &mut profile.commands),
+                (&pf.read_only, &mut profile.read_only),
+                (&pf.read_write, &mut profile.read_write),
+                (&pf.env, &mut profile.env),
+            ] {
+                if let Some(p) = patch {
+                    p.apply(target);
+                }
             }
         }
     }
@@ -301,6 +325,36 @@ fn validate(config: &Config, path: &Path, text: &str) -> Result<()> {
             );
         }
     }
+    for (name, profile) in &config.profiles {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return fail(
+                name,
+                format!("profile name `{name}` must be letters, digits, `-` or `_`"),
+            );
+        }
+        for p in profile.read_only.iter().chain(&profile.read_write) {
+            if let Err(why) = check_path(p) {
+                return fail(p, format!("profiles.{name}: path `{p}` {why}"));
+            }
+        }
+        for c in &profile.commands {
+            if c.is_empty() || c.contains('/') || c.contains(char::is_whitespace) {
+                return fail(
+                    c,
+                    format!("profiles.{name}: command `{c}` must be a program name, like `claude`"),
+                );
+            }
+        }
+        for e in &profile.env {
+            if let Err(why) = check_env_pattern(e) {
+                return fail(e, format!("profiles.{name}: env entry `{e}` {why}"));
+            }
+        }
+    }
     for name in &config.filesystem.protected {
         if let Err(why) = crate::layers::protect::check_name(name) {
             return fail(name, format!("protected entry `{name}` {why}"));
@@ -357,6 +411,20 @@ mod tests {
         let c = merged(r#"{"filesystem": {"read_only": ["~/tools"]}}"#).unwrap();
         assert!(c.filesystem.read_only.contains(&"/usr".to_string()));
         assert_eq!(c.filesystem.read_only.last().unwrap(), "~/tools");
+    }
+
+    #[test]
+    fn profiles_extend_and_new_ones_are_added() {
+        let c = merged(r#"{"profiles": {"claude": {"read_write": ["~/.claude-extra"]}, "mine": {"commands": ["mine"], "env": ["MINE_*"]}}}"#).unwrap();
+        assert!(c.profiles["claude"]
+            .read_write
+            .contains(&"~/.claude".to_string()));
+        assert!(c.profiles["claude"]
+            .read_write
+            .contains(&"~/.claude-extra".to_string()));
+        assert_eq!(c.profiles["mine"].commands, vec!["mine".to_string()]);
+        let e = merged(r#"{"profiles": {"x": {"commands": ["/bin/x"]}}}"#).unwrap_err();
+        assert!(e.message.contains("program name"), "{}", e.message);
     }
 
     #[test]

@@ -75,6 +75,23 @@ pub struct Config {
     /// Layers that must be in force, or bwai refuses to run.
     pub require: Vec<Layer>,
     pub seccomp: Seccomp,
+    /// Per-agent additions, applied when the agent's command runs, when
+    /// asked for with `--profile`, and all of them in the interactive shell.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// What one agent needs on top of the base policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Program names that select this profile (`claude` for `bwai -c 'claude ...'`).
+    pub commands: Vec<String>,
+    /// Visible read-only (where the agent is installed).
+    pub read_only: Vec<String>,
+    /// Visible read-write (the agent's own state).
+    pub read_write: Vec<String>,
+    /// Environment variables the agent reads (`NAME` or `PREFIX*`).
+    pub env: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -287,6 +287,7 @@ mod tests {
             allow_unconfined: false,
             protected: vec![],
             notes: vec![],
+            profiles: vec![],
         }
     }
 
