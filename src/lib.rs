@@ -77,7 +77,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             std::env::var("XDG_CONFIG_HOME").ok().as_deref(),
         ),
     };
-    let (config, files) = config::load(&source)?;
+    let (config, mut files) = config::load(&source)?;
+    // The repository's own .bwai.json can only tighten what the user set.
+    let project_dir = std::fs::canonicalize(&caller.cwd).unwrap_or_else(|_| caller.cwd.clone());
+    let (config, project_file) = config::apply_project(config, &project_dir)?;
+    files.extend(project_file);
     log::debug!("configuration files read: {files:?}");
     if cli.dump_config {
         println!(

@@ -662,3 +662,41 @@ fn interactive_shell_has_the_prompt_and_job_control() {
     assert!(text.contains("Running"), "job control: {}", out.describe());
     assert_eq!(out.code(), Some(5), "{}", out.describe());
 }
+
+#[test]
+fn project_config_may_only_tighten() {
+    let env = Env::new();
+    let marker = env.project.join("ran");
+    // Loosening: refused before anything runs, with what and why.
+    for text in [
+        r#"{"filesystem": {"read_write": ["~/.ssh"]}}"#,
+        r#"{"env": {"allow": ["AWS_*"]}}"#,
+        r#"{"seccomp": {"allow": ["mount"]}}"#,
+        r#"{"filesystem": {"protected": {"replace": []}}}"#,
+    ] {
+        fs::write(env.project.join(".bwai.json"), text).unwrap();
+        let out = run(env.bwai(
+            Mode::Full,
+            &["--".as_ref(), "touch".as_ref(), marker.as_os_str()],
+        ));
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains("would loosen"),
+            "{text}\n{}",
+            out.describe()
+        );
+        assert!(!marker.exists(), "{text}: the command ran");
+    }
+    // Tightening applies: the project asks for no network.
+    fs::write(env.project.join(".bwai.json"), r#"{"network": "none"}"#).unwrap();
+    let out = run(env.bwai(Mode::Full, &["--", "true"]));
+    out.expect_code(0);
+    assert!(out.stderr.contains("net:none"), "{}", out.describe());
+    // A symlinked project config is not read.
+    fs::remove_file(env.project.join(".bwai.json")).unwrap();
+    std::os::unix::fs::symlink(env.home.join(".bwai.json"), env.project.join(".bwai.json"))
+        .unwrap();
+    let out = run(env.bwai(Mode::Full, &["--", "true"]));
+    out.expect_code(2);
+    assert!(out.stderr.contains("symlink"), "{}", out.describe());
+}

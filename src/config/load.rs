@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt;
 
 use super::{Config, Layer, NetMode};
 use crate::error::{Error, Result};
@@ -60,6 +62,118 @@ pub fn load(source: &Source) -> Result<(Config, Vec<PathBuf>)> {
         read.push(path);
     }
     Ok((config, read))
+}
+
+/// The repository's own `.bwai.json`: written by whoever wrote the
+/// repository (possibly an attacker), so it may only tighten the policy.
+/// Returns the tightened config, or an error naming what would loosen it.
+pub fn apply_project(config: Config, project: &Path) -> Result<(Config, Option<PathBuf>)> {
+    let path = project.join(".bwai.json");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(&path);
+    let mut file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((config, None)),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err(config_error(
+                &path,
+                None,
+                "is a symlink; a project configuration must be a plain file",
+            ))
+        }
+        Err(e) => return Err(config_error(&path, None, &format!("cannot be read: {e}"))),
+    };
+    let mut bytes = Vec::new();
+    std::io::Read::by_ref(&mut file)
+        .take(1 << 20)
+        .read_to_end(&mut bytes)
+        .map_err(|e| config_error(&path, None, &format!("cannot be read: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| config_error(&path, None, &format!("not valid UTF-8 ({e})")))?;
+    let patch = parse(&path, &text)?;
+    let mut tightened = config.clone();
+    patch.merge_into(&mut tightened);
+    validate(&tightened, &path, &text)?;
+    if let Some(why) = loosening(&config, &tightened) {
+        return Err(Error::usage(format!(
+            "config error: {}: this project's configuration would loosen the sandbox: {why}",
+            path.display()
+        ))
+        .with_hint("a project's .bwai.json may only tighten the policy (it comes with the repository); put loosening settings in ~/.bwai.json"));
+    }
+    Ok((tightened, Some(path)))
+}
+
+/// What in `after` grants more than `before`, if anything. Pure.
+pub fn loosening(before: &Config, after: &Config) -> Option<String> {
+    fn added<'a>(before: &[String], after: &'a [String]) -> Option<&'a String> {
+        after.iter().find(|x| !before.contains(x))
+    }
+    let lists: [(&str, &[String], &[String]); 5] = [
+        (
+            "filesystem.read_only",
+            &before.filesystem.read_only,
+            &after.filesystem.read_only,
+        ),
+        (
+            "filesystem.read_write",
+            &before.filesystem.read_write,
+            &after.filesystem.read_write,
+        ),
+        (
+            "filesystem.etc",
+            &before.filesystem.etc,
+            &after.filesystem.etc,
+        ),
+        ("env.allow", &before.env.allow, &after.env.allow),
+        ("seccomp.allow", &before.seccomp.allow, &after.seccomp.allow),
+    ];
+    for (key, b, a) in lists {
+        if let Some(x) = added(b, a) {
+            return Some(format!("{key} adds `{x}`"));
+        }
+    }
+    // Fewer protected paths, fewer required layers: looser.
+    if let Some(x) = before
+        .filesystem
+        .protected
+        .iter()
+        .find(|p| !after.filesystem.protected.contains(p))
+    {
+        return Some(format!("filesystem.protected drops `{x}`"));
+    }
+    if let Some(x) = before.require.iter().find(|l| !after.require.contains(l)) {
+        return Some(format!("require drops `{}`", x.name()));
+    }
+    if before.shell != after.shell {
+        return Some(format!("shell changes to `{}`", after.shell));
+    }
+    for (k, v) in &after.env.set {
+        if before.env.set.get(k) != Some(v) {
+            return Some(format!("env.set sets `{k}`"));
+        }
+    }
+    if before.network == NetMode::None && after.network == NetMode::Host {
+        return Some("network opens to `host`".into());
+    }
+    for (name, p) in &after.profiles {
+        let Some(b) = before.profiles.get(name) else {
+            return Some(format!("profiles adds `{name}`"));
+        };
+        for (key, bl, al) in [
+            ("commands", &b.commands, &p.commands),
+            ("read_only", &b.read_only, &p.read_only),
+            ("read_write", &b.read_write, &p.read_write),
+            ("env", &b.env, &p.env),
+        ] {
+            if let Some(x) = added(bl, al) {
+                return Some(format!("profiles.{name}.{key} adds `{x}`"));
+            }
+        }
+    }
+    None
 }
 
 /// Parse one file's text. Public for unit tests.
@@ -425,6 +539,41 @@ mod tests {
         assert_eq!(c.profiles["mine"].commands, vec!["mine".to_string()]);
         let e = merged(r#"{"profiles": {"x": {"commands": ["/bin/x"]}}}"#).unwrap_err();
         assert!(e.message.contains("program name"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_project_config_may_tighten_but_not_loosen() {
+        let base = Config::default();
+        let tight = |text: &str| {
+            let mut c = base.clone();
+            parse(Path::new("/p/.bwai.json"), text)
+                .unwrap()
+                .merge_into(&mut c);
+            loosening(&base, &c)
+        };
+        assert_eq!(
+            tight(r#"{"network": "none", "require": ["namespaces"]}"#),
+            None
+        );
+        assert_eq!(
+            tight(
+                r#"{"filesystem": {"protected": ["Makefile"], "read_only": {"replace": ["/usr"]}}}"#
+            ),
+            None
+        );
+        assert!(tight(r#"{"filesystem": {"read_write": ["~/.ssh"]}}"#)
+            .unwrap()
+            .contains("~/.ssh"));
+        assert!(tight(r#"{"env": {"allow": ["AWS_*"]}}"#)
+            .unwrap()
+            .contains("AWS_*"));
+        assert!(tight(r#"{"seccomp": {"allow": ["mount"]}}"#).is_some());
+        assert!(tight(r#"{"filesystem": {"protected": {"replace": []}}}"#)
+            .unwrap()
+            .contains("drops"));
+        assert!(tight(r#"{"profiles": {"claude": {"read_write": ["~/"]}}}"#).is_some());
+        assert!(tight(r#"{"env": {"set": {"LD_PRELOAD": "/p/evil.so"}}}"#).is_some());
+        assert!(tight(r#"{"shell": "/p/evil"}"#).is_some());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 mod defaults;
 mod load;
 
-pub use load::{load, Source};
+pub use load::{apply_project, load, loosening, Source};
 
 use std::collections::BTreeMap;
 
