@@ -1063,6 +1063,126 @@ fn netlink() -> Res {
     Ok("bound a NETLINK_ROUTE socket".into())
 }
 
+/// Listens on 127.0.0.1:PORT (0: any free port), says so, then accepts
+/// connections for SECS seconds (default 10), greeting each, and exits 0.
+fn tcp_serve(port: &str, secs: Option<&str>) -> Res {
+    let port: u16 = port.parse().map_err(|_| usage("bad port"))?;
+    let secs = secs_arg(secs, 10)?;
+    let l = TcpListener::bind(("127.0.0.1", port)).at("bind")?;
+    l.set_nonblocking(true).at("fcntl")?;
+    println!("ok listening on {}", l.local_addr().at("getsockname")?);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut accepted = 0;
+    while Instant::now() < deadline {
+        match l.accept() {
+            Ok((mut s, peer)) => {
+                accepted += 1;
+                let _ = s.write_all(b"bwai-tcp-serve\n");
+                eprintln!("attack: tcp-serve: accepted connection {accepted} from {peer}");
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    std::process::exit(0);
+}
+
+/// Dumps the network interfaces this process can see through a
+/// NETLINK_ROUTE socket (RTM_GETLINK): `ok N links: NAME...`.
+fn netlink_links() -> Res {
+    const NLMSG_HDRLEN: usize = 16;
+    const IFINFOMSG_LEN: usize = 16;
+    const IFLA_IFNAME: u16 = 3;
+    let fd = socket(
+        libc::AF_NETLINK,
+        libc::SOCK_RAW,
+        libc::NETLINK_ROUTE,
+        "socket",
+    )?;
+    let tv = libc::timeval {
+        tv_sec: 5,
+        tv_usec: 0,
+    };
+    // SAFETY: `tv` is a valid timeval of the size passed.
+    sys(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        ) as libc::c_long
+    })
+    .at("setsockopt")?;
+    // struct nlmsghdr + struct ifinfomsg (all zero: AF_UNSPEC, every link).
+    let mut req = [0u8; NLMSG_HDRLEN + IFINFOMSG_LEN];
+    put(
+        &mut req,
+        0,
+        &((NLMSG_HDRLEN + IFINFOMSG_LEN) as u32).to_ne_bytes(),
+    );
+    put(&mut req, 4, &libc::RTM_GETLINK.to_ne_bytes());
+    put(
+        &mut req,
+        6,
+        &((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes(),
+    );
+    put(&mut req, 8, &1u32.to_ne_bytes());
+    // SAFETY: `req` is readable for its length.
+    sys(unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) as libc::c_long })
+        .at("send")?;
+    let u16_at = |b: &[u8], o: usize| u16::from_ne_bytes([b[o], b[o + 1]]);
+    let u32_at = |b: &[u8], o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    let align = |n: usize| (n + 3) & !3;
+    let mut names = Vec::new();
+    let mut buf = vec![0u8; 32768];
+    // Bounded: a dump of a few hundred links fits in far fewer reads.
+    for _ in 0..1000 {
+        // SAFETY: `buf` is writable for its length.
+        let n = sys(unsafe {
+            libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) as libc::c_long
+        })
+        .at("recv")? as usize;
+        let mut off = 0;
+        while off + NLMSG_HDRLEN <= n {
+            let len = u32_at(&buf, off) as usize;
+            let kind = u16_at(&buf, off + 4);
+            if len < NLMSG_HDRLEN || off + len > n {
+                return Err(Fail::Errno(
+                    libc::EPROTO,
+                    "malformed netlink message".into(),
+                ));
+            }
+            if kind == libc::NLMSG_DONE as u16 {
+                return Ok(format!("{} links: {}", names.len(), names.join(" ")));
+            }
+            if kind == libc::NLMSG_ERROR as u16 {
+                let err = u32_at(&buf, off + NLMSG_HDRLEN) as i32;
+                return Err(Fail::Errno(-err, "RTM_GETLINK".into()));
+            }
+            if kind == libc::RTM_NEWLINK {
+                let mut a = off + NLMSG_HDRLEN + IFINFOMSG_LEN;
+                while a + 4 <= off + len {
+                    let alen = u16_at(&buf, a) as usize;
+                    if alen < 4 || a + alen > off + len {
+                        break;
+                    }
+                    if u16_at(&buf, a + 2) == IFLA_IFNAME {
+                        let raw = &buf[a + 4..a + alen];
+                        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                        names.push(String::from_utf8_lossy(&raw[..end]).into_owned());
+                    }
+                    a += align(alen);
+                }
+            }
+            off += align(len);
+        }
+    }
+    Err(Fail::Errno(
+        libc::EPROTO,
+        "no end of the netlink dump".into(),
+    ))
+}
+
 fn abstract_addr(name: &str) -> Result<std::os::unix::net::SocketAddr, Fail> {
     use std::os::linux::net::SocketAddrExt;
     std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
@@ -1448,8 +1568,9 @@ syscalls:  keyctl | bpf | bpf-map | perf | userfaultfd | io_uring | personality 
            sethostname [NAME] | open_by_handle_at | ptrace PID | kill PID [SIG] | kill-all-probe
            syscall NR [ARGS...] | x32 | int80 | landlock-probe
 terminal:  tiocsti [FD] | tiocsti64 [FD] | tioclinux [FD]
-network:   tcp-connect HOST:PORT | udp-send HOST:PORT | tcp-listen PORT | raw-socket | packet-socket
-           icmp-socket | inet-socket | inet6-socket | netlink | unix-connect PATH
+network:   tcp-connect HOST:PORT | udp-send HOST:PORT | tcp-listen PORT | tcp-serve PORT [SECS]
+           raw-socket | packet-socket | icmp-socket | inet-socket | inet6-socket | netlink
+           netlink-links | unix-connect PATH
            abstract-connect NAME | abstract-listen NAME [SECS]
 ipc:       sysv-shm-create KEY | sysv-shm-attach KEY | sysv-shm-remove KEY
            sysv-msg-create KEY | sysv-msg KEY | sysv-msg-remove KEY
@@ -1549,6 +1670,7 @@ fn run(sub: &str, args: &[String]) -> Res {
         "tcp-connect" => tcp_connect(a(0)?),
         "udp-send" => udp_send(a(0)?),
         "tcp-listen" => tcp_listen(a(0)?),
+        "tcp-serve" => tcp_serve(a(0)?, opt(1)),
         "raw-socket" => socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP, "socket")
             .map(|_| "AF_INET SOCK_RAW socket".into()),
         "packet-socket" => socket(
@@ -1572,6 +1694,7 @@ fn run(sub: &str, args: &[String]) -> Res {
             socket(libc::AF_INET6, libc::SOCK_STREAM, 0, "socket").map(|_| "AF_INET6 socket".into())
         }
         "netlink" => netlink(),
+        "netlink-links" => netlink_links(),
         "unix-connect" => unix_connect(a(0)?),
         "abstract-connect" => abstract_connect(a(0)?),
         "abstract-listen" => abstract_listen(a(0)?, opt(1)),
