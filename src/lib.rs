@@ -8,6 +8,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod layers;
+pub mod net;
 pub mod plan;
 pub mod policy;
 pub mod probe;
