@@ -2,6 +2,7 @@
 //! decisions of what to apply were made in `policy` and `plan`.
 
 pub mod landlock;
+pub mod limits;
 pub mod mounts;
 pub mod namespaces;
 pub mod privs;
