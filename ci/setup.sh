@@ -24,6 +24,7 @@ declare -A package_of=(
     [jq]=jq                 # ci/test.sh reads cargo's JSON with it
     [useradd]=passwd
     [python3]=python3       # ci/bench.sh
+    [curl]=curl             # a real HTTP client inside the sandbox (tests/network.rs)
 )
 
 missing=()

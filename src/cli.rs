@@ -45,9 +45,12 @@ pub struct Cli {
     #[arg(long)]
     pub dump_config: bool,
 
-    /// Network: `host` shares the host's network, `none` gives only loopback.
-    #[arg(long, value_name = "MODE")]
-    pub net: Option<NetMode>,
+    /// Network: `host` shares the host's network; `none` gives only
+    /// loopback; `allow` lets through only the hosts of the allow-list (the
+    /// config's and the agent profile's), and `allow:HOST,...` adds hosts
+    /// (`api.example.com`, `*.example.com`, `host:port`, `@anthropic`...).
+    #[arg(long, value_name = "MODE", value_parser = parse_net)]
+    pub net: Option<NetSpec>,
 
     /// Apply these agent profiles (their state folders, install locations
     /// and variables) even if the command does not name them.
@@ -85,6 +88,41 @@ pub struct Cli {
     pub argv: Vec<String>,
 }
 
+/// `--net`'s value: a mode, and for `allow:...` the hosts it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetSpec {
+    pub mode: NetMode,
+    pub allow: Vec<String>,
+}
+
+fn parse_net(value: &str) -> Result<NetSpec, String> {
+    let (mode, list) = match value.split_once(':') {
+        Some((mode, list)) => (mode, Some(list)),
+        None => (value, None),
+    };
+    let mode = match mode {
+        "host" => NetMode::Host,
+        "none" => NetMode::None,
+        "allow" => NetMode::Allow,
+        other => {
+            return Err(format!(
+                "unknown network mode `{other}`: use host, none, allow or allow:HOST,..."
+            ))
+        }
+    };
+    let allow: Vec<String> = match list {
+        Some(_) if mode != NetMode::Allow => {
+            return Err(format!("`{}` takes no host list", mode.name()))
+        }
+        Some(list) => list.split(',').map(|h| h.trim().to_string()).collect(),
+        None => Vec::new(),
+    };
+    if let Some(bad) = allow.iter().find(|h| h.is_empty()) {
+        return Err(format!("an empty host in the allow-list {bad:?}"));
+    }
+    Ok(NetSpec { mode, allow })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Sub {
     /// Show what protection this kernel gives, and how to get more.
@@ -93,4 +131,28 @@ pub enum Sub {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_takes_a_mode_and_for_allow_a_list() {
+        assert_eq!(
+            parse_net("none").unwrap(),
+            NetSpec {
+                mode: NetMode::None,
+                allow: vec![]
+            }
+        );
+        let spec = parse_net("allow:api.example.com, *.github.com,@npm").unwrap();
+        assert_eq!(spec.mode, NetMode::Allow);
+        assert_eq!(spec.allow, ["api.example.com", "*.github.com", "@npm"]);
+        assert!(parse_net("allow").unwrap().allow.is_empty());
+        assert!(parse_net("sometimes").is_err());
+        assert!(parse_net("host:example.com").is_err());
+        assert!(parse_net("allow:").is_err());
+        assert!(parse_net("allow:a,,b").is_err());
+    }
 }

@@ -95,7 +95,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
     let request = policy::Request {
         command: cli.command.clone(),
         argv: cli.argv.clone(),
-        net: cli.net,
+        net: cli.net.as_ref().map(|n| n.mode),
+        net_allow: cli
+            .net
+            .as_ref()
+            .map(|n| n.allow.clone())
+            .unwrap_or_default(),
         require: cli.require.clone(),
         profiles: cli.profile.clone(),
         share_home: cli.dangerously_share_home,

@@ -67,6 +67,8 @@ pub struct Request {
     pub command: Option<String>,
     pub argv: Vec<String>,
     pub net: Option<NetMode>,
+    /// Hosts from `--net allow:HOST,...`, on top of the configured ones.
+    pub net_allow: Vec<String>,
     pub require: Vec<Layer>,
     /// `--profile NAME,...`.
     pub profiles: Vec<String>,
@@ -98,6 +100,8 @@ pub struct Policy {
     pub argv: Vec<String>,
     pub interactive: bool,
     pub net: NetMode,
+    /// The allow-list of the `allow` mode (validated; empty otherwise).
+    pub net_allow: Vec<String>,
     pub require: Vec<Layer>,
     pub seccomp_allow: Vec<String>,
     pub allow_unconfined: bool,
@@ -303,6 +307,8 @@ pub fn build(
     };
 
     let env = build_env(config, caller, &shell, interactive);
+    let net = request.net.unwrap_or(config.network);
+    let net_allow = network_allow(net, config, &profiles, request)?;
     let mut require = config.require.clone();
     for layer in &request.require {
         if !require.contains(layer) {
@@ -319,7 +325,8 @@ pub fn build(
         env,
         argv,
         interactive,
-        net: request.net.unwrap_or(config.network),
+        net,
+        net_allow,
         require,
         seccomp_allow: config.seccomp.allow.clone(),
         allow_unconfined: request.allow_unconfined,
@@ -327,6 +334,41 @@ pub fn build(
         notes: protection.warnings,
         profiles,
     })
+}
+
+/// The `allow` mode's list: the config's, the active profiles', and the
+/// command line's, checked here so that a bad entry stops everything.
+fn network_allow(
+    net: NetMode,
+    config: &Config,
+    profiles: &[String],
+    request: &Request,
+) -> Result<Vec<String>> {
+    if net != NetMode::Allow {
+        return Ok(Vec::new());
+    }
+    let mut list: Vec<String> = Vec::new();
+    let from_profiles = profiles
+        .iter()
+        .flat_map(|name| config.profiles[name].network_allow.iter());
+    for entry in config
+        .network_allow
+        .iter()
+        .chain(from_profiles)
+        .chain(&request.net_allow)
+    {
+        if !list.contains(entry) {
+            list.push(entry.clone());
+        }
+    }
+    let parsed = crate::net::AllowList::parse(&list).map_err(Error::usage)?;
+    if parsed.is_empty() {
+        return Err(Error::usage(
+            "the `allow` network mode has an empty allow-list: nothing could be reached",
+        )
+        .with_hint("name hosts with `--net allow:HOST,...` or `network_allow` in ~/.bwai.json (presets: @anthropic, @openai, @google, @npm, @pypi, @crates, @github)"));
+    }
+    Ok(list)
 }
 
 /// The program a command string starts with: `FOO=1 exec claude -p x` -> `claude`.

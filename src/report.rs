@@ -38,6 +38,8 @@ pub fn start_line(policy: &Policy, enforced: &Enforced) -> String {
     let net = match policy.net {
         NetMode::Host => "net:host",
         NetMode::None => "net:none",
+        NetMode::Allow if enforced.net.contains("partial") => "net:allow(partial)",
+        NetMode::Allow => "net:allow",
     };
     let mut line = format!(
         "bwai: sandboxed in {}  [{ns} | {ll} | {sc} | {net}]",
@@ -85,7 +87,16 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
             "seccomp": layer_json(&outcome.plan.seccomp, e.seccomp, json!({"allowed_back": policy.seccomp_allow})),
             "no_new_privs": {"planned": true, "in_force": e.no_new_privs, "reason": Value::Null},
         },
-        "network": {"mode": policy.net.name()},
+        "network": {
+            "mode": policy.net.name(),
+            "enforcement": e.net,
+            "partial": e.net.contains("partial"),
+            "allow": policy.net_allow,
+            "proxy": outcome.network.proxy,
+            "denials": outcome.network.denials.iter().map(|d| json!({
+                "host": d.host, "port": d.port, "count": d.count, "reason": d.reason,
+            })).collect::<Vec<_>>(),
+        },
         "profiles": policy.profiles,
         "protected": {
             "mechanism": outcome.protection.mechanism,
@@ -114,6 +125,7 @@ mod tests {
             argv: vec!["true".into()],
             interactive: false,
             net: NetMode::Host,
+            net_allow: Vec::new(),
             require: vec![],
             seccomp_allow: vec![],
             allow_unconfined: false,
@@ -137,6 +149,7 @@ mod tests {
             }),
             seccomp: true,
             no_new_privs: true,
+            net: "host network",
         };
         assert_eq!(
             start_line(&policy(), &e),
@@ -147,7 +160,15 @@ mod tests {
             landlock: None,
             seccomp: true,
             no_new_privs: true,
+            net: "host network",
         };
         assert!(start_line(&policy(), &degraded).contains("[no namespaces | no landlock | seccomp"));
+        let mut partial = policy();
+        partial.net = NetMode::Allow;
+        let fallback = Enforced {
+            net: "Landlock TCP to the proxy, seccomp (partial)",
+            ..degraded
+        };
+        assert!(start_line(&partial, &fallback).ends_with("| net:allow(partial)]"));
     }
 }

@@ -155,6 +155,7 @@ pub fn config() -> Config {
             set: BTreeMap::new(),
         },
         network: NetMode::Host,
+        network_allow: Vec::new(),
         require: Vec::new(),
         seccomp: Seccomp { allow: Vec::new() },
         profiles: profiles(),
@@ -184,6 +185,7 @@ fn profile(commands: &[&str], read_only: &[&str], read_write: &[&str], env: &[&s
         read_only: strings(read_only),
         read_write: strings(read_write),
         env: strings(env),
+        network_allow: Vec::new(),
     }
 }
 
@@ -283,5 +285,19 @@ pub fn profiles() -> BTreeMap<String, Profile> {
         "aider".into(),
         profile(&["aider"], &[], &["~/.aider"], &aider_env),
     );
+    // The model APIs each agent needs in the `allow` network mode.
+    let many = ["@anthropic", "@openai", "@google"];
+    for (name, hosts) in [
+        ("claude", &["@anthropic"][..]),
+        ("gemini", &["@google"][..]),
+        ("codex", &["@openai"][..]),
+        ("goose", &many[..]),
+        ("opencode", &many[..]),
+        ("aider", &many[..]),
+    ] {
+        if let Some(profile) = p.get_mut(name) {
+            profile.network_allow = strings(hosts);
+        }
+    }
     p
 }

@@ -155,8 +155,14 @@ pub fn loosening(before: &Config, after: &Config) -> Option<String> {
             return Some(format!("env.set sets `{k}`"));
         }
     }
-    if before.network == NetMode::None && after.network == NetMode::Host {
-        return Some("network opens to `host`".into());
+    if after.network.strictness() < before.network.strictness() {
+        return Some(format!("network opens to `{}`", after.network.name()));
+    }
+    // More allowed hosts loosen only a list that is in force.
+    if before.network == NetMode::Allow {
+        if let Some(x) = added(&before.network_allow, &after.network_allow) {
+            return Some(format!("network_allow adds `{x}`"));
+        }
     }
     for (name, p) in &after.profiles {
         let Some(b) = before.profiles.get(name) else {
@@ -167,7 +173,11 @@ pub fn loosening(before: &Config, after: &Config) -> Option<String> {
             ("read_only", &b.read_only, &p.read_only),
             ("read_write", &b.read_write, &p.read_write),
             ("env", &b.env, &p.env),
+            ("network_allow", &b.network_allow, &p.network_allow),
         ] {
+            if key == "network_allow" && before.network != NetMode::Allow {
+                continue;
+            }
             if let Some(x) = added(bl, al) {
                 return Some(format!("profiles.{name}.{key} adds `{x}`"));
             }
@@ -269,6 +279,7 @@ pub struct ConfigFile {
     filesystem: Option<FilesystemFile>,
     env: Option<EnvFile>,
     network: Option<NetMode>,
+    network_allow: Option<ListPatch<String>>,
     require: Option<ListPatch<Layer>>,
     seccomp: Option<SeccompFile>,
     profiles: Option<BTreeMap<String, ProfileFile>>,
@@ -281,6 +292,7 @@ struct ProfileFile {
     read_only: Option<ListPatch<String>>,
     read_write: Option<ListPatch<String>>,
     env: Option<ListPatch<String>>,
+    network_allow: Option<ListPatch<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -338,6 +350,9 @@ impl ConfigFile {
         if let Some(net) = self.network {
             config.network = net;
         }
+        if let Some(p) = &self.network_allow {
+            p.apply(&mut config.network_allow);
+        }
         if let Some(p) = &self.require {
             p.apply(&mut config.require);
         }
@@ -354,6 +369,7 @@ impl ConfigFile {
                 (&pf.read_only, &mut profile.read_only),
                 (&pf.read_write, &mut profile.read_write),
                 (&pf.env, &mut profile.env),
+                (&pf.network_allow, &mut profile.network_allow),
             ] {
                 if let Some(p) = patch {
                     p.apply(target);
@@ -574,6 +590,39 @@ mod tests {
         assert!(tight(r#"{"profiles": {"claude": {"read_write": ["~/"]}}}"#).is_some());
         assert!(tight(r#"{"env": {"set": {"LD_PRELOAD": "/p/evil.so"}}}"#).is_some());
         assert!(tight(r#"{"shell": "/p/evil"}"#).is_some());
+    }
+
+    #[test]
+    fn a_project_may_narrow_the_network_but_not_widen_it() {
+        let with = |user: &str, project: &str| {
+            let mut before = Config::default();
+            parse(Path::new("/u/.bwai.json"), user)
+                .unwrap()
+                .merge_into(&mut before);
+            let mut after = before.clone();
+            parse(Path::new("/p/.bwai.json"), project)
+                .unwrap()
+                .merge_into(&mut after);
+            loosening(&before, &after)
+        };
+        // host -> allow (with its own list) or none: tighter.
+        let list = r#"{"network": "allow", "network_allow": ["api.example.com"]}"#;
+        assert_eq!(with("{}", list), None);
+        assert_eq!(with(list, r#"{"network": "none"}"#), None);
+        // Wider: a more open mode, or more hosts on a list in force.
+        let none = r#"{"network": "none"}"#;
+        assert!(with(none, r#"{"network": "allow"}"#)
+            .unwrap()
+            .contains("allow"));
+        assert!(with(list, r#"{"network": "host"}"#).is_some());
+        assert!(with(list, r#"{"network_allow": ["evil.example"]}"#)
+            .unwrap()
+            .contains("evil.example"));
+        assert!(with(
+            list,
+            r#"{"profiles": {"claude": {"network_allow": ["evil.example"]}}}"#
+        )
+        .is_some());
     }
 
     #[test]

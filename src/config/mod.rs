@@ -52,6 +52,9 @@ pub enum NetMode {
     Host,
     /// A private network namespace with only loopback.
     None,
+    /// A private network namespace whose only way out is bwai's HTTP proxy,
+    /// which lets through the hosts on the allow-list.
+    Allow,
 }
 
 impl NetMode {
@@ -59,6 +62,16 @@ impl NetMode {
         match self {
             NetMode::Host => "host",
             NetMode::None => "none",
+            NetMode::Allow => "allow",
+        }
+    }
+
+    /// How much a mode shuts out: none > allow > host.
+    pub fn strictness(self) -> u8 {
+        match self {
+            NetMode::Host => 0,
+            NetMode::Allow => 1,
+            NetMode::None => 2,
         }
     }
 }
@@ -72,6 +85,9 @@ pub struct Config {
     pub filesystem: Filesystem,
     pub env: Env,
     pub network: NetMode,
+    /// Hosts the `allow` network mode lets through: names, `*.domain`
+    /// wildcards, `:port`, IP literals, and presets such as `@anthropic`.
+    pub network_allow: Vec<String>,
     /// Layers that must be in force, or bwai refuses to run.
     pub require: Vec<Layer>,
     pub seccomp: Seccomp,
@@ -92,6 +108,9 @@ pub struct Profile {
     pub read_write: Vec<String>,
     /// Environment variables the agent reads (`NAME` or `PREFIX*`).
     pub env: Vec<String>,
+    /// Hosts the agent needs in the `allow` network mode (its model's API).
+    #[serde(default)]
+    pub network_allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus, PathBeneath,
-    PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus, NetPort,
+    PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
 use crate::config::NetMode;
@@ -48,6 +48,9 @@ pub struct Rules {
     pub list_root: bool,
     /// Deny every TCP bind/connect (network `none` without a network namespace).
     pub deny_tcp: bool,
+    /// Deny every TCP bind, and every connect but to this port (network
+    /// `allow` without a network namespace: the proxy's port).
+    pub connect_tcp_port: Option<u16>,
 }
 
 /// Mirror the policy. With namespaces the rules name paths as seen inside
@@ -168,7 +171,8 @@ pub fn enforce(r: &Rules) -> Result<Outcome, String> {
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(all)
         .map_err(|e| err("handling filesystem access", e))?;
-    if r.deny_tcp {
+    let restrict_tcp = r.deny_tcp || r.connect_tcp_port.is_some();
+    if restrict_tcp {
         ruleset = ruleset
             .handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)
             .map_err(|e| err("handling TCP access", e))?;
@@ -202,6 +206,11 @@ pub fn enforce(r: &Rules) -> Result<Outcome, String> {
             }
         }
     }
+    if let Some(port) = r.connect_tcp_port {
+        created = created
+            .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
+            .map_err(|e| err(&format!("allowing TCP connect to port {port}"), e))?;
+    }
     let status = created
         .restrict_self()
         .map_err(|e| err("restricting self", e))?;
@@ -223,7 +232,7 @@ pub fn enforce(r: &Rules) -> Result<Outcome, String> {
         in_force,
         abi,
         status: name,
-        tcp: r.deny_tcp && abi >= 4,
+        tcp: restrict_tcp && abi >= 4,
         scopes: abi >= 6,
         skipped,
     })
@@ -282,6 +291,7 @@ mod tests {
             argv: vec!["true".into()],
             interactive: false,
             net,
+            net_allow: Vec::new(),
             require: vec![],
             seccomp_allow: vec![],
             allow_unconfined: false,

@@ -170,6 +170,38 @@ pub struct Extra {
     /// Refuse AF_INET/AF_INET6/AF_PACKET sockets (network `none` without a
     /// network namespace: Landlock only covers TCP).
     pub deny_inet_sockets: bool,
+    /// Refuse every AF_INET/AF_INET6 socket but plain TCP, and AF_PACKET
+    /// (network `allow` without a network namespace: Landlock confines TCP
+    /// to the proxy's port, and nothing may go around it by UDP, raw
+    /// sockets, SCTP or MPTCP).
+    pub inet_stream_only: bool,
+}
+
+/// socket(2) calls to refuse when only TCP may leave: a rule matches (and
+/// so is refused) when every one of its conditions holds.
+fn stream_only_rules() -> Vec<SeccompRule> {
+    let type_mask = 0xf; // SOCK_NONBLOCK and SOCK_CLOEXEC are above it.
+    let mut rules = Vec::new();
+    for af in [libc::AF_INET, libc::AF_INET6] {
+        let domain = || cond(0, Len::Dword, Op::Eq, af as u64);
+        // Every type but SOCK_STREAM (the filter has no "masked not equal").
+        for kind in (0..=type_mask).filter(|k| *k != libc::SOCK_STREAM as u64) {
+            rules.push(vec![
+                domain(),
+                cond(1, Len::Dword, Op::MaskedEq(type_mask), kind),
+            ]);
+        }
+        rules.push(vec![
+            domain(),
+            cond(2, Len::Dword, Op::Ne, 0),
+            cond(2, Len::Dword, Op::Ne, libc::IPPROTO_TCP as u64),
+        ]);
+    }
+    rules.push(vec![cond(0, Len::Dword, Op::Eq, libc::AF_PACKET as u64)]);
+    rules
+        .into_iter()
+        .map(|c| SeccompRule::new(c).expect("conditions"))
+        .collect()
 }
 
 /// Build the filters, in the order they are installed.
@@ -190,6 +222,8 @@ pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, St
             })
             .collect();
         rules.insert(libc::SYS_socket, socket_rules);
+    } else if extra.inet_stream_only {
+        rules.insert(libc::SYS_socket, stream_only_rules());
     }
     let deny = SeccompFilter::new(
         rules,

@@ -353,8 +353,12 @@ fn serve(slot: &Slot, client: TcpStream) {
         .into_iter()
         .partition(|a| shared.allow.address_allowed(a.ip(), port));
     if permitted.is_empty() {
-        shared.deny(&host, port, "resolves to a private address");
         let example = Host::Ip(refused[0].ip().to_canonical());
+        shared.deny(
+            &host,
+            port,
+            &format!("resolves to a non-public address, {example}"),
+        );
         return answer(
             &client,
             403,

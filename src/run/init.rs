@@ -36,6 +36,11 @@ pub fn main(launch: &Launch, mut chan: ChildEnd, supervisor: Pid) -> ! {
             exit(125);
         }
     } else {
+        // The proxy's socket is the supervisor's to serve, not ours.
+        if let Some(fd) = launch.proxy_listener {
+            // SAFETY: closing our inherited copy of a descriptor number.
+            unsafe { libc::close(fd) };
+        }
         // No pid namespace: be the subreaper of everything the payload
         // starts, and end it all when the supervisor dies (SIGTERM below).
         privs::die_with_parent(Signal::SIGTERM);
@@ -92,6 +97,11 @@ fn setup_namespaces(launch: &Launch, chan: &mut ChildEnd) -> Result<(), mounts::
     let _ = nix::unistd::sethostname("bwai");
     if launch.ns_flags & libc::CLONE_NEWNET != 0 {
         namespaces::loopback_up().map_err(mounts::SetupError::Failed)?;
+    }
+    if let Some(fd) = launch.proxy_sender {
+        super::handoff::listen_and_send(fd).map_err(mounts::SetupError::Failed)?;
+        // SAFETY: our copy of the sending end; nothing else uses it.
+        unsafe { libc::close(fd) };
     }
     for w in mounts::build_root(launch.policy)? {
         chan.report("warn", &w);

@@ -6,10 +6,13 @@
 //!          └─ payload (drops privileges, Landlock, seccomp, exec)
 
 mod channel;
+mod handoff;
 mod init;
 mod payload;
 
 use std::ffi::CString;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -42,6 +45,12 @@ pub struct Launch<'a> {
     pub stdin_tty: bool,
     /// Existing protected paths, bound read-only by init (namespaces only).
     pub protected: Vec<crate::layers::protect::Protected>,
+    /// Network `allow` with namespaces: init sends the proxy's listening
+    /// socket, created inside, over this descriptor.
+    pub proxy_sender: Option<RawFd>,
+    /// Network `allow` without namespaces: the proxy's socket on the host,
+    /// which init closes (only the supervisor serves it).
+    pub proxy_listener: Option<RawFd>,
 }
 
 /// What was really in force, as reported by the children.
@@ -52,6 +61,8 @@ pub struct Enforced {
     pub landlock: Option<landlock::Outcome>,
     pub seccomp: bool,
     pub no_new_privs: bool,
+    /// How the network mode was enforced (`Network::enforcement`).
+    pub net: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +76,7 @@ pub struct Outcome {
     pub duration_ms: u128,
     /// How protected paths were enforced, and what was restored or moved.
     pub protection: Protection,
+    pub network: Network,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,6 +84,14 @@ pub struct Protection {
     pub mechanism: &'static str,
     pub paths: Vec<String>,
     pub events: Vec<String>,
+}
+
+/// The network as it was: how the mode was enforced, and what the proxy refused.
+#[derive(Debug, Clone, Default)]
+pub struct Network {
+    /// Where the command found the proxy (`allow` mode).
+    pub proxy: Option<String>,
+    pub denials: Vec<crate::net::Denial>,
 }
 
 /// How a start attempt failed.
@@ -97,6 +117,8 @@ struct Started {
     warnings: Vec<String>,
     /// Kept alive until the end (fallback mode's private /tmp).
     private_tmp: Option<TempDir>,
+    /// The proxy's listening socket and the address the command uses.
+    proxy: Option<(TcpListener, String)>,
 }
 
 /// Options that affect only the supervisor's behaviour.
@@ -172,7 +194,8 @@ pub fn run(
                 "neither namespaces nor Landlock are in force; refusing to run unconfined"
                     .to_string()
             })
-        });
+        })
+        .or_else(|| network_refusal(policy, &started.enforced));
     if let Some(why) = refusal {
         started.chan.send(ABORT);
         let _ = waitpid(started.init, None);
@@ -192,6 +215,22 @@ pub fn run(
     for w in &warnings {
         eprintln!("bwai: warning: {w}");
     }
+    // The proxy serves before the command can make its first request.
+    let proxy_addr = started.proxy.as_ref().map(|(_, addr)| addr.clone());
+    let proxy = match started.proxy.take() {
+        Some((listener, _)) => {
+            let allow = crate::net::AllowList::parse(&policy.net_allow).map_err(Error::usage)?;
+            match crate::net::Proxy::start(listener, allow) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    started.chan.send(ABORT);
+                    let _ = waitpid(started.init, None);
+                    return Err(Error::refused(format!("starting the network proxy: {e}")));
+                }
+            }
+        }
+        None => None,
+    };
     started.chan.send(GO);
 
     let stdin_tty = stdin_is_tty();
@@ -217,6 +256,10 @@ pub fn run(
         reclaim_terminal();
     }
     drop(started.private_tmp);
+    let denials = proxy.map(|p| p.stop()).unwrap_or_default();
+    for d in &denials {
+        eprintln!("bwai: network: {d}");
+    }
     // The sandbox is gone: nothing can race us now. Put back what it changed.
     let events = snapshot.verify_and_restore();
     for e in &events {
@@ -244,7 +287,71 @@ pub fn run(
         signal,
         duration_ms: started_at.elapsed().as_millis(),
         protection,
+        network: Network {
+            proxy: proxy_addr,
+            denials,
+        },
     })
+}
+
+/// The network mode must hold as asked, or nothing runs.
+fn network_refusal(policy: &Policy, enforced: &Enforced) -> Option<String> {
+    let tcp = enforced.landlock.as_ref().is_some_and(|o| o.tcp);
+    match policy.net {
+        NetMode::Host => None,
+        _ if enforced.namespaces.is_some() => None,
+        // seccomp refuses every internet socket; Landlock TCP is a second wall.
+        NetMode::None if enforced.seccomp => None,
+        NetMode::Allow if enforced.seccomp && tcp => None,
+        mode => Some(format!(
+            "the network mode `{}` cannot be enforced without a network namespace here \
+             (it needs seccomp{})",
+            mode.name(),
+            if mode == NetMode::Allow {
+                " and Landlock TCP rules, ABI 4 or later"
+            } else {
+                ""
+            }
+        )),
+    }
+}
+
+/// The proxy's plumbing for the `allow` mode: the socket pair init sends
+/// the listener over (namespaces), or the listener itself on the host's
+/// loopback (fallback), and the port the command is told.
+enum ProxyPlumbing {
+    None,
+    Inside {
+        receiver: OwnedFd,
+        sender: Option<OwnedFd>,
+    },
+    Host(TcpListener),
+}
+
+impl ProxyPlumbing {
+    fn new(policy: &Policy, use_ns: bool) -> Result<Self> {
+        if policy.net != NetMode::Allow {
+            return Ok(ProxyPlumbing::None);
+        }
+        if use_ns {
+            let (receiver, sender) = handoff::pair().map_err(Error::refused)?;
+            return Ok(ProxyPlumbing::Inside {
+                receiver,
+                sender: Some(sender),
+            });
+        }
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Error::refused(format!("listening for the network proxy: {e}")))?;
+        Ok(ProxyPlumbing::Host(listener))
+    }
+
+    fn port(&self) -> Option<u16> {
+        match self {
+            ProxyPlumbing::None => None,
+            ProxyPlumbing::Inside { .. } => Some(handoff::INSIDE_PORT),
+            ProxyPlumbing::Host(l) => l.local_addr().ok().map(|a| a.port()),
+        }
+    }
 }
 
 fn start(
@@ -255,10 +362,18 @@ fn start(
 ) -> std::result::Result<Started, StartError> {
     let use_ns = plan.namespaces.planned;
     let private_tmp = if use_ns { None } else { Some(TempDir::new()?) };
+    let mut plumbing = ProxyPlumbing::new(policy, use_ns)?;
+    let proxy_port = plumbing.port();
     let mut env = policy.env.clone();
     if let Some(t) = &private_tmp {
         env.retain(|(k, _)| k != "TMPDIR");
         env.push(("TMPDIR".into(), t.path.to_string_lossy().into_owned()));
+    }
+    if let Some(port) = proxy_port {
+        for (k, v) in handoff::proxy_env(port) {
+            env.retain(|(name, _)| *name != k);
+            env.push((k, v));
+        }
     }
     let path = env
         .iter()
@@ -271,17 +386,22 @@ fn start(
     let launch = Launch {
         policy,
         namespaces: use_ns,
-        ns_flags: namespaces::clone_flags(policy.net == NetMode::None, true),
+        ns_flags: namespaces::clone_flags(policy.net != NetMode::Host, true),
         landlock: plan.landlock.planned.then(|| {
-            landlock::rules(
+            let mut rules = landlock::rules(
                 policy,
                 use_ns,
                 private_tmp.as_ref().map(|t| t.path.as_path()),
-            )
+            );
+            if !use_ns {
+                rules.connect_tcp_port = proxy_port;
+            }
+            rules
         }),
         seccomp: if plan.seccomp.planned {
             let extra = seccomp::Extra {
                 deny_inet_sockets: !use_ns && policy.net == NetMode::None,
+                inet_stream_only: !use_ns && policy.net == NetMode::Allow,
             };
             Some(seccomp::build(&policy.seccomp_allow, &extra).map_err(Error::refused)?)
         } else {
@@ -299,6 +419,14 @@ fn start(
         path,
         stdin_tty: stdin_is_tty(),
         protected: snapshot.existing(),
+        proxy_sender: match &plumbing {
+            ProxyPlumbing::Inside { sender, .. } => sender.as_ref().map(|s| s.as_raw_fd()),
+            _ => None,
+        },
+        proxy_listener: match &plumbing {
+            ProxyPlumbing::Host(l) => Some(l.as_raw_fd()),
+            _ => None,
+        },
     };
     let chan = Channel::new().map_err(Error::refused)?;
     let supervisor = nix::unistd::getpid();
@@ -343,6 +471,10 @@ fn start(
     // makes the child's /proc files root-owned, and its uid_map unwritable.
     privs::set_not_dumpable();
     let mut chan = chan.into_supervisor();
+    // Only init holds the sending end from here on.
+    if let ProxyPlumbing::Inside { sender, .. } = &mut plumbing {
+        sender.take();
+    }
 
     if use_ns {
         if let Err(e) = namespaces::write_maps(init, policy.uid, policy.gid) {
@@ -393,12 +525,35 @@ fn start(
             other => log::debug!("unexpected report {other}: {rest}"),
         }
     }
+    let proxy = match plumbing {
+        ProxyPlumbing::None => None,
+        ProxyPlumbing::Inside { receiver, .. } => match handoff::receive(&receiver) {
+            Ok(listener) => Some((listener, format!("127.0.0.1:{}", handoff::INSIDE_PORT))),
+            Err(e) => {
+                let _ = kill(init, Signal::SIGKILL);
+                let _ = waitpid(init, None);
+                return Err(Error::refused(e).into());
+            }
+        },
+        ProxyPlumbing::Host(listener) => {
+            let addr = format!("127.0.0.1:{}", proxy_port.unwrap_or_default());
+            Some((listener, addr))
+        }
+    };
+    enforced.net = match (policy.net, use_ns) {
+        (NetMode::Host, _) => "host network",
+        (NetMode::None, true) => "network namespace",
+        (NetMode::Allow, true) => "network namespace, proxy",
+        (NetMode::None, false) => "seccomp refuses internet sockets, Landlock TCP",
+        (NetMode::Allow, false) => "Landlock TCP to the proxy, seccomp (partial)",
+    };
     Ok(Started {
         init,
         chan,
         enforced,
         warnings,
         private_tmp,
+        proxy,
     })
 }
 
