@@ -297,6 +297,21 @@ pub fn build(
     unique.reverse();
     unique.sort_by_key(|m| depth(m.dst()));
 
+    // A folder of the host's PATH inside a writable tree would let the
+    // command plant a program that the user later runs outside: protect it.
+    let mut protected = protection.entries;
+    let mut notes = protection.warnings;
+    let host_path = caller
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str());
+    for entry in path_dirs_in_writable(host_path.unwrap_or(""), &unique, &project, fs, &mut notes) {
+        if !protected.contains(&entry) {
+            protected.push(entry);
+        }
+    }
+
     let shell = pick_shell(&config.shell, fs);
     let (argv, interactive) = if let Some(cmd) = &request.command {
         (vec![shell.clone(), "-c".into(), cmd.clone()], false)
@@ -330,10 +345,80 @@ pub fn build(
         require,
         seccomp_allow: config.seccomp.allow.clone(),
         allow_unconfined: request.allow_unconfined,
-        protected: protection.entries,
-        notes: protection.warnings,
+        protected,
+        notes,
         profiles,
     })
+}
+
+/// The folders of the host's `PATH` that lie inside a writable tree of the
+/// sandbox, as protected paths; the writable trees themselves, and relative
+/// entries (`.`), cannot be protected without taking the tree away, so the
+/// user is warned instead.
+fn path_dirs_in_writable(
+    host_path: &str,
+    mounts: &[Mount],
+    project: &Path,
+    fs: &dyn HostFs,
+    notes: &mut Vec<String>,
+) -> Vec<crate::layers::protect::Protected> {
+    let writable: Vec<&PathBuf> = mounts
+        .iter()
+        .filter_map(|m| match m {
+            Mount::Bind {
+                dst,
+                access: Access::ReadWrite,
+                ..
+            } => Some(dst),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    if host_path.is_empty() {
+        return out;
+    }
+    for entry in host_path.split(':') {
+        let dir = Path::new(entry);
+        if !dir.is_absolute() {
+            notes.push(format!(
+                "your PATH has the relative entry `{entry}`: programs the command writes in \
+                 the project can run outside the sandbox when you work in it; remove it"
+            ));
+            continue;
+        }
+        // Judge where the folder really is (or would be, once created).
+        let real = fs.canonical(dir).unwrap_or_else(|| dir.to_path_buf());
+        // The deepest writable tree holding it is the base.
+        let Some(base) = writable
+            .iter()
+            .filter(|w| real.starts_with(w))
+            .max_by_key(|w| w.components().count())
+        else {
+            continue;
+        };
+        let rel = real.strip_prefix(base).expect("starts_with").to_path_buf();
+        if rel.as_os_str().is_empty() {
+            let what = if base.as_path() == project {
+                "the project"
+            } else {
+                "a writable folder"
+            };
+            notes.push(format!(
+                "your PATH has {} ({what} of this sandbox): programs the command writes \
+                 there run outside the sandbox when you type their names",
+                real.display()
+            ));
+            continue;
+        }
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            continue;
+        }
+        out.push(crate::layers::protect::Protected {
+            base: (*base).clone(),
+            rel,
+        });
+    }
+    out
 }
 
 /// The `allow` mode's list: the config's, the active profiles', and the

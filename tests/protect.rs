@@ -333,3 +333,65 @@ fn protected_list_is_configurable() {
     assert!(out.stderr.contains("protected entry"), "{}", out.describe());
     assert!(Path::new(&env.project).exists());
 }
+
+#[test]
+fn folders_of_the_host_path_inside_the_project_are_protected() {
+    for mode in all_modes() {
+        let env = Env::new();
+        write_file(
+            &env.project.join("bin/tool"),
+            "#!/bin/sh\necho real\n",
+            0o755,
+        );
+        let bin = env.project.join("bin");
+        let tools = env.project.join("tools");
+        // The user's PATH has a folder of the project, and one that does
+        // not exist yet.
+        let path = format!(
+            "{}:{}:/usr/local/bin:/usr/bin:/bin",
+            bin.display(),
+            tools.display()
+        );
+        let mut cmd = env.bwai(mode, &["-q", "--", "sh", "-c"]);
+        cmd.arg(
+            "echo 'echo evil' > bin/tool; echo 'echo evil' > bin/ls; chmod +x bin/ls; \
+             mkdir tools; echo 'echo evil' > tools/git; chmod +x tools/git; \
+             echo work > notes.txt; true",
+        )
+        .env("PATH", &path);
+        let out = run(cmd);
+        out.expect_code(0);
+        assert_eq!(
+            fs::read_to_string(bin.join("tool")).unwrap(),
+            "#!/bin/sh\necho real\n",
+            "{mode:?}: a program on the PATH was changed\n{}",
+            out.describe()
+        );
+        assert!(
+            !bin.join("ls").exists(),
+            "{mode:?}: bin/ls planted\n{}",
+            out.describe()
+        );
+        assert!(
+            !tools.exists(),
+            "{mode:?}: tools/ planted\n{}",
+            out.describe()
+        );
+        // Control: the rest of the project stayed writable.
+        assert_eq!(
+            fs::read_to_string(env.project.join("notes.txt")).unwrap(),
+            "work\n"
+        );
+
+        // The project itself on the PATH cannot be protected: the user is told.
+        let mut cmd = env.bwai(mode, &["--", "true"]);
+        cmd.env("PATH", format!("{}:/usr/bin:/bin", env.project.display()));
+        let out = run(cmd);
+        out.expect_code(0);
+        assert!(
+            out.stderr.contains("your PATH has"),
+            "{mode:?}: no warning\n{}",
+            out.describe()
+        );
+    }
+}
