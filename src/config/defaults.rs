@@ -156,7 +156,10 @@ pub fn config() -> Config {
         },
         network: NetMode::Host,
         require: Vec::new(),
-        seccomp: Seccomp { allow: Vec::new() },
+        seccomp: Seccomp {
+            allow: Vec::new(),
+            dangerously_allow_host_unix_sockets: false,
+        },
         profiles: profiles(),
     }
 }
