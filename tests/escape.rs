@@ -716,6 +716,34 @@ fn proc_kernel_knobs_are_read_only() {
     }
 }
 
+#[test]
+fn without_a_terminal_the_command_has_its_own_session() {
+    // A command that shares bwai's session could reach a controlling
+    // terminal bwai inherited; without a terminal on stdin it gets its own.
+    let env = Env::new();
+    let field = |line: &str, key: &str| -> Option<i32> {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.parse().ok())
+    };
+    // Control: a plain child of the test keeps the test's session.
+    let out = host_attack(&env.project, &["id"]);
+    let line = succeeded(&out, "control");
+    assert_ne!(
+        field(&line, "sid="),
+        field(&line, "pid="),
+        "control: {line}"
+    );
+    for mode in all_modes() {
+        let out = run(env.attack(mode, &["id"]));
+        let line = succeeded(&out, &format!("{mode:?} id"));
+        assert_eq!(
+            field(&line, "sid="),
+            field(&line, "pid="),
+            "{mode:?}: {line}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- inter-process
 
 #[test]
@@ -985,6 +1013,73 @@ fn dangerous_unix_socket_opt_out_is_explicit_and_user_only() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn unconfined_opt_in_confines_no_file_but_keeps_seccomp_refusals() {
+    // Neither namespaces nor Landlock, run anyway with the flag that names
+    // the danger: the documented meaning of "unconfined".
+    let env = Env::new();
+    let sockets = HostSockets::start(&env);
+    let ipc = HostSysv::create(&env);
+    let without_both = |bwai_args: &[&str], args: &[&str]| {
+        let mut c = Command::new(helper("nouserns"));
+        c.arg(helper("nolandlock"))
+            .arg(bwai_bin())
+            .args(bwai_args)
+            .arg("--")
+            .arg(&env.attack)
+            .args(args);
+        let template = env.bwai(Mode::Full, &[] as &[&str]);
+        c.current_dir(&env.project).env_clear().stdin(Stdio::null());
+        for (k, v) in template.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        run(&mut c)
+    };
+    let unconfined = |args: &[&str]| without_both(&["--dangerously-run-unconfined"], args);
+    // Without the flag: refused, nothing runs.
+    let out = without_both(&[], &["read", p(&env.ssh_key())]);
+    assert!(
+        out.code() == Some(125)
+            && out.stdout.is_empty()
+            && out.stderr.contains("--dangerously-run-unconfined"),
+        "{}",
+        out.describe()
+    );
+    // With it: every file of the user is in reach (documented danger)...
+    let out = unconfined(&["read", p(&env.ssh_key())]);
+    assert!(
+        succeeded(&out, "unconfined read").contains(SSH_KEY_SECRET),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr
+            .lines()
+            .next()
+            .unwrap_or("")
+            .contains("[no namespaces | no landlock | seccomp, denies unix-sockets+sysv-ipc |"),
+        "{}",
+        out.describe()
+    );
+    if is_root() {
+        // Documented: as root, the host's kernel knobs are open to it.
+        let out = unconfined(&["open-write", "/proc/sys/kernel/core_pattern"]);
+        succeeded(&out, "unconfined root open-write core_pattern");
+    }
+    // ...but seccomp still keeps the host's daemons and IPC out.
+    let out = unconfined(&["unix-connect", p(&sockets.streams[0])]);
+    denied(&out, "unconfined unix-connect", &["EPERM"]);
+    for args in ipc.attempts() {
+        denied(
+            &unconfined(&args),
+            &format!("unconfined {args:?}"),
+            &["EPERM"],
+        );
     }
 }
 
