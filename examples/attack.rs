@@ -1367,6 +1367,129 @@ fn unix_connect(path: &str) -> Res {
     Ok(format!("connected to {path}"))
 }
 
+/// Opens PATH for writing (no O_CREAT, no O_TRUNC) and closes it without
+/// writing: proves write access to a kernel knob without touching it.
+fn open_write(path: &str) -> Res {
+    let c = cstr(path)?;
+    // SAFETY: `c` is a valid NUL-terminated path.
+    let fd = sys(unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    })
+    .at("open")?;
+    drop(owned(fd));
+    Ok(format!("opened {path} for writing (nothing written)"))
+}
+
+fn socketpair(ty: i32) -> Result<(OwnedFd, OwnedFd), Fail> {
+    let mut sv = [0 as libc::c_int; 2];
+    // SAFETY: `sv` has room for the two descriptors.
+    sys(unsafe {
+        libc::syscall(
+            libc::SYS_socketpair,
+            libc::AF_UNIX,
+            ty | libc::SOCK_CLOEXEC,
+            0,
+            sv.as_mut_ptr(),
+        )
+    })
+    .at("socketpair")?;
+    Ok((owned(sv[0] as libc::c_long), owned(sv[1] as libc::c_long)))
+}
+
+fn unix_addr(path: &str) -> Result<(libc::sockaddr_un, libc::socklen_t), Fail> {
+    // SAFETY: an all-zero sockaddr_un is valid; the family and path follow.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(usage("socket path too long"));
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    Ok((
+        addr,
+        std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+    ))
+}
+
+/// A connected pair of stream sockets (as libuv, asyncio and others make
+/// for their own plumbing) carries a byte.
+fn unix_pair() -> Res {
+    let (a, b) = socketpair(libc::SOCK_STREAM)?;
+    let mut a = std::os::unix::net::UnixStream::from(a);
+    let mut b = std::os::unix::net::UnixStream::from(b);
+    a.write_all(b"x").at("write")?;
+    let mut buf = [0u8; 1];
+    b.read_exact(&mut buf).at("read")?;
+    Ok("a stream socketpair carried a byte".into())
+}
+
+/// A datagram socket from socketpair() can still address any socket path:
+/// with sendto(), or by connecting it elsewhere.
+fn unix_dgram(path: &str, connect: bool) -> Res {
+    let (a, _b) = socketpair(libc::SOCK_DGRAM)?;
+    let (addr, len) = unix_addr(path)?;
+    let ptr = &addr as *const libc::sockaddr_un as *const libc::sockaddr;
+    if connect {
+        // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
+        sys(unsafe { libc::syscall(libc::SYS_connect, a.as_raw_fd(), ptr, len) }).at("connect")?;
+        // SAFETY: the buffer is 6 valid bytes.
+        sys(unsafe {
+            libc::syscall(
+                libc::SYS_sendto,
+                a.as_raw_fd(),
+                b"pwned\n".as_ptr(),
+                6,
+                0,
+                0,
+                0,
+            )
+        })
+        .at("send")?;
+        Ok(format!(
+            "connected a datagram socketpair to {path} and sent 6 bytes"
+        ))
+    } else {
+        // SAFETY: as above.
+        sys(unsafe {
+            libc::syscall(
+                libc::SYS_sendto,
+                a.as_raw_fd(),
+                b"pwned\n".as_ptr(),
+                6,
+                0,
+                ptr,
+                len,
+            )
+        })
+        .at("sendto")?;
+        Ok(format!("sent 6 bytes to {path} from a datagram socketpair"))
+    }
+}
+
+/// A server on a unix socket of one's own (as test databases and language
+/// servers make): bind PATH, connect to it, exchange a byte, remove it.
+fn unix_serve(path: &str) -> Res {
+    let l = std::os::unix::net::UnixListener::bind(path).at("bind")?;
+    let served = (|| {
+        let mut c = std::os::unix::net::UnixStream::connect(path).at("connect")?;
+        let (mut s, _) = l.accept().at("accept")?;
+        c.write_all(b"x").at("write")?;
+        let mut buf = [0u8; 1];
+        s.read_exact(&mut buf).at("read")?;
+        Ok::<_, Fail>(())
+    })();
+    let _ = std::fs::remove_file(path);
+    served?;
+    Ok(format!("served a connection on {path}"))
+}
+
 // ---------------------------------------------------------------- System V IPC
 
 fn ipc_key(s: &str) -> Result<libc::key_t, Fail> {
@@ -1457,6 +1580,94 @@ fn msg_remove(key: &str) -> Res {
     })
     .at("msgctl")?;
     Ok(format!("removed queue {id}"))
+}
+
+fn sem_id(key: &str, flags: i32) -> Result<libc::c_long, Fail> {
+    // SAFETY: integer arguments.
+    sys(unsafe { libc::syscall(libc::SYS_semget, ipc_key(key)?, 1, flags) }).at("semget")
+}
+
+fn sem_create(key: &str) -> Res {
+    let id = sem_id(key, libc::IPC_CREAT | 0o666)?;
+    Ok(format!("{id}"))
+}
+
+/// Raises the semaphore by one (a host program waiting on it would wake).
+fn sem_post(key: &str) -> Res {
+    let id = sem_id(key, 0)?;
+    let mut op = libc::sembuf {
+        sem_num: 0,
+        sem_op: 1,
+        sem_flg: libc::IPC_NOWAIT as libc::c_short,
+    };
+    // SAFETY: one valid sembuf.
+    sys(unsafe { libc::syscall(libc::SYS_semop, id, &mut op as *mut libc::sembuf, 1) })
+        .at("semop")?;
+    Ok(format!("raised semaphore set {id}"))
+}
+
+fn sem_remove(key: &str) -> Res {
+    let id = sem_id(key, 0)?;
+    // SAFETY: IPC_RMID takes no argument.
+    sys(unsafe { libc::syscall(libc::SYS_semctl, id, 0, libc::IPC_RMID) }).at("semctl")?;
+    Ok(format!("removed semaphore set {id}"))
+}
+
+// ---------------------------------------------------------------- POSIX message queues
+
+/// mq_open as the syscall takes it: the name without its leading `/`.
+fn mq_open(name: &str, flags: i32) -> Result<OwnedFd, Fail> {
+    let c = cstr(name.trim_start_matches('/'))?;
+    // SAFETY: an all-zero mq_attr is valid; the sizes follow.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    attr.mq_maxmsg = 4;
+    attr.mq_msgsize = 16;
+    // SAFETY: `c` is a valid C string and `attr` a valid mq_attr.
+    let fd = sys(unsafe {
+        libc::syscall(
+            libc::SYS_mq_open,
+            c.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            0o666 as libc::mode_t,
+            &attr as *const libc::mq_attr,
+        )
+    })
+    .at("mq_open")?;
+    Ok(owned(fd))
+}
+
+fn mq_create(name: &str) -> Res {
+    // SAFETY: umask only changes this process's creation mask.
+    let old = unsafe { libc::umask(0) };
+    let q = mq_open(name, libc::O_CREAT | libc::O_RDWR);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    q?;
+    Ok(format!("created queue {name}"))
+}
+
+fn mq_send(name: &str) -> Res {
+    let q = mq_open(name, libc::O_WRONLY | libc::O_NONBLOCK)?;
+    // SAFETY: the buffer is 5 valid bytes; no timeout.
+    sys(unsafe {
+        libc::syscall(
+            libc::SYS_mq_timedsend,
+            q.as_raw_fd(),
+            b"pwned".as_ptr(),
+            5usize,
+            0u32,
+            std::ptr::null::<libc::timespec>(),
+        )
+    })
+    .at("mq_timedsend")?;
+    Ok(format!("sent a message to queue {name}"))
+}
+
+fn mq_remove(name: &str) -> Res {
+    let c = cstr(name.trim_start_matches('/'))?;
+    // SAFETY: `c` is a valid C string.
+    sys(unsafe { libc::syscall(libc::SYS_mq_unlink, c.as_ptr()) }).at("mq_unlink")?;
+    Ok(format!("removed queue {name}"))
 }
 
 // ---------------------------------------------------------------- probes
@@ -1706,7 +1917,8 @@ fn env() -> Res {
 const HELP: &str = "\
 usage: attack SUBCOMMAND [ARGS]
 prints `ok [DETAIL]` (exit 0) or `denied ENAME (N)` / `denied none ...` (exit 1); usage errors exit 2
-files:     read PATH | write PATH | append PATH | truncate PATH | mkdir PATH | rmdir PATH | unlink PATH
+files:     read PATH | write PATH | append PATH | truncate PATH | open-write PATH | mkdir PATH
+           rmdir PATH | unlink PATH
            rename FROM TO | link FROM TO | symlink TARGET LINKPATH | readlink PATH | readdir PATH
            stat PATH | mknod PATH | chmod PATH OCTAL
 mounts:    mount [TARGET] | bind-mount SRC DST | remount-rw PATH | mount-setattr PATH | open-tree [PATH]
@@ -1720,10 +1932,13 @@ terminal:  tiocsti [FD] | tiocsti64 [FD] | tioclinux [FD]
 network:   tcp-connect HOST:PORT | udp-send HOST:PORT | tcp-listen PORT | tcp-serve PORT [SECS]
            proxy-raw REQUEST (escapes \\r \\n \\0 \\xNN) | proxy-tunnels N HOST:PORT (through $HTTP_PROXY)
            raw-socket | packet-socket | icmp-socket | inet-socket | inet6-socket | netlink
-           netlink-links | unix-connect PATH
+           netlink-links | vsock-socket | unix-connect PATH | unix-socket | unix-pair
+           unix-dgram-send PATH | unix-dgram-connect PATH | unix-serve PATH
            abstract-connect NAME | abstract-listen NAME [SECS]
 ipc:       sysv-shm-create KEY | sysv-shm-attach KEY | sysv-shm-remove KEY
            sysv-msg-create KEY | sysv-msg KEY | sysv-msg-remove KEY
+           sysv-sem-create KEY | sysv-sem KEY | sysv-sem-remove KEY
+           mq-create NAME | mq-send NAME | mq-remove NAME
 probes:    fds | cap-check | pid-list | id | env
 processes: sleep SECS [TAG] | ignore-term SECS [TAG] | fork-bomb-lite N [TAG] | daemonize SECS [TAG]
            exit N | kill-self SIG
@@ -1740,6 +1955,7 @@ fn run(sub: &str, args: &[String]) -> Res {
         "read" => read_file(a(0)?),
         "write" => write_file(a(0)?, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC),
         "append" => write_file(a(0)?, libc::O_WRONLY | libc::O_APPEND),
+        "open-write" => open_write(a(0)?),
         "truncate" => {
             nix::unistd::truncate(a(0)?, 0)?;
             Ok("truncated to 0 bytes".into())
@@ -1848,6 +2064,16 @@ fn run(sub: &str, args: &[String]) -> Res {
         "netlink" => netlink(),
         "netlink-links" => netlink_links(),
         "unix-connect" => unix_connect(a(0)?),
+        "unix-socket" => {
+            socket(libc::AF_UNIX, libc::SOCK_STREAM, 0, "socket").map(|_| "AF_UNIX socket".into())
+        }
+        "unix-pair" => unix_pair(),
+        "unix-dgram-send" => unix_dgram(a(0)?, false),
+        "unix-dgram-connect" => unix_dgram(a(0)?, true),
+        "unix-serve" => unix_serve(a(0)?),
+        "vsock-socket" => {
+            socket(libc::AF_VSOCK, libc::SOCK_STREAM, 0, "socket").map(|_| "AF_VSOCK socket".into())
+        }
         "abstract-connect" => abstract_connect(a(0)?),
         "abstract-listen" => abstract_listen(a(0)?, opt(1)),
 
@@ -1857,6 +2083,12 @@ fn run(sub: &str, args: &[String]) -> Res {
         "sysv-msg-create" => msg_create(a(0)?),
         "sysv-msg" => msg_send(a(0)?),
         "sysv-msg-remove" => msg_remove(a(0)?),
+        "sysv-sem-create" => sem_create(a(0)?),
+        "sysv-sem" => sem_post(a(0)?),
+        "sysv-sem-remove" => sem_remove(a(0)?),
+        "mq-create" => mq_create(a(0)?),
+        "mq-send" => mq_send(a(0)?),
+        "mq-remove" => mq_remove(a(0)?),
 
         "fds" => fds(),
         "cap-check" => cap_check(),

@@ -2,8 +2,9 @@
 //! or is not there. Pure, and unit-tested for every rung of the fallback
 //! ladder (DESIGN.md): full, no namespaces, no Landlock, neither.
 
-use crate::config::Layer;
+use crate::config::{Layer, NetMode};
 use crate::error::{Error, Result};
+use crate::layers::seccomp;
 use crate::probe::{Capabilities, Userns};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +170,79 @@ pub fn plan(
     Ok(plan)
 }
 
+/// What the other layers add when a layer is missing, so that the host
+/// stays out of reach, and what the user is told about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compensation {
+    /// Refused by seccomp on top of its deny list.
+    pub seccomp: seccomp::Extra,
+    /// Landlock mediates connect()/sendmsg() on pathname unix sockets
+    /// (LANDLOCK_ACCESS_FS_RESOLVE_UNIX, ABI >= 9).
+    pub landlock_resolve_unix: bool,
+    pub warnings: Vec<String>,
+}
+
+/// The setting that lets unix sockets back in without namespaces.
+pub const ALLOW_HOST_UNIX_SOCKETS_KEY: &str = "seccomp.dangerously_allow_host_unix_sockets";
+
+/// Decide the compensation. Pure.
+///
+/// - Network `none`: a network namespace confines inet and netlink sockets,
+///   not AF_VSOCK and the like, so only those families may be created; with
+///   no namespace, no network family at all.
+/// - No namespaces: System V IPC of the host is reachable (no IPC
+///   namespace), so it is refused. Pathname unix sockets of the host (D-Bus,
+///   ssh-agent, docker) are reachable too (no mount namespace): Landlock
+///   ABI >= 9 mediates them by path; before that, only refusing to create
+///   unix sockets keeps them out, unless the user opted out.
+pub fn compensation(
+    namespaces: bool,
+    net: NetMode,
+    landlock_abi: Option<u32>,
+    allow_host_unix_sockets: bool,
+) -> Compensation {
+    use nix::libc::{AF_INET, AF_INET6, AF_NETLINK, AF_UNIX};
+    let mut c = Compensation::default();
+    // A network namespace confines inet and netlink sockets, not AF_VSOCK
+    // and the like: `none` and `allow` keep to the confined families.
+    // Without one, `none` has only unix sockets, and `allow` TCP (which
+    // Landlock lets reach only the proxy's port) besides.
+    match (net, namespaces) {
+        (NetMode::Host, _) => {}
+        (_, true) => c.seccomp.socket_families = Some(vec![AF_UNIX, AF_INET, AF_INET6, AF_NETLINK]),
+        (NetMode::None, false) => c.seccomp.socket_families = Some(vec![AF_UNIX]),
+        (NetMode::Allow, false) => {
+            c.seccomp.socket_families = Some(vec![AF_UNIX, AF_INET, AF_INET6]);
+            c.seccomp.inet_stream_only = true;
+        }
+    }
+    if namespaces {
+        return c;
+    }
+    c.seccomp.deny_sysv_ipc = true;
+    c.landlock_resolve_unix = landlock_abi.is_some_and(|abi| abi >= 9);
+    c.seccomp.deny_unix_sockets = !c.landlock_resolve_unix && !allow_host_unix_sockets;
+    let sysv = "System V IPC is refused (the host's objects would be reachable)";
+    c.warnings.push(if c.seccomp.deny_unix_sockets {
+        format!(
+            "no namespaces: {sysv}, and so is creating unix sockets (the host's sockets, e.g. \
+             D-Bus, ssh-agent, docker, would be reachable: Landlock before ABI 9 does not mediate \
+             them); programs that use a daemon's socket or serve on one of their own fail; \
+             `{ALLOW_HOST_UNIX_SOCKETS_KEY}: true` in ~/.bwai.json allows them back, and every \
+             host socket with them"
+        )
+    } else if c.landlock_resolve_unix {
+        format!("no namespaces: {sysv}; unix sockets outside the policy are denied by Landlock")
+    } else {
+        format!(
+            "no namespaces: {sysv}; DANGER: `{ALLOW_HOST_UNIX_SOCKETS_KEY}` is set, so every unix \
+             socket of the host that you can reach (D-Bus, ssh-agent, docker...) can be \
+             connected to from the sandbox"
+        )
+    });
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +331,54 @@ mod tests {
             None
         )
         .is_ok());
+    }
+
+    #[test]
+    fn namespaces_need_no_compensation_except_for_net_none_families() {
+        let c = compensation(true, NetMode::Host, Some(7), false);
+        assert_eq!(c, Compensation::default());
+        let c = compensation(true, NetMode::None, Some(7), false);
+        let families = c.seccomp.socket_families.clone().unwrap();
+        assert!(families.contains(&nix::libc::AF_INET) && families.contains(&nix::libc::AF_UNIX));
+        assert!(!families.contains(&nix::libc::AF_VSOCK));
+        assert!(!c.seccomp.deny_unix_sockets && !c.seccomp.deny_sysv_ipc);
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn without_namespaces_sysv_ipc_and_unix_sockets_are_refused_and_said() {
+        let c = compensation(false, NetMode::Host, Some(7), false);
+        assert!(c.seccomp.deny_sysv_ipc && c.seccomp.deny_unix_sockets);
+        assert!(!c.landlock_resolve_unix);
+        assert_eq!(c.seccomp.socket_families, None);
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0].contains(ALLOW_HOST_UNIX_SOCKETS_KEY),
+            "{:?}",
+            c.warnings
+        );
+        // No Landlock at all (unconfined opt-in): still refused.
+        assert!(
+            compensation(false, NetMode::Host, None, false)
+                .seccomp
+                .deny_unix_sockets
+        );
+        // Network `none` without namespaces: no network family at all.
+        let c = compensation(false, NetMode::None, Some(7), false);
+        assert_eq!(c.seccomp.socket_families, Some(vec![nix::libc::AF_UNIX]));
+    }
+
+    #[test]
+    fn landlock_abi9_mediates_unix_sockets_instead_of_seccomp() {
+        let c = compensation(false, NetMode::Host, Some(9), false);
+        assert!(c.landlock_resolve_unix && !c.seccomp.deny_unix_sockets);
+        assert!(c.seccomp.deny_sysv_ipc);
+    }
+
+    #[test]
+    fn the_opt_out_lets_unix_sockets_back_with_a_warning() {
+        let c = compensation(false, NetMode::Host, Some(7), true);
+        assert!(!c.seccomp.deny_unix_sockets && c.seccomp.deny_sysv_ipc);
+        assert!(c.warnings[0].contains("DANGER"), "{:?}", c.warnings);
     }
 }

@@ -104,6 +104,9 @@ pub struct Policy {
     pub net_allow: Vec<String>,
     pub require: Vec<Layer>,
     pub seccomp_allow: Vec<String>,
+    /// `seccomp.dangerously_allow_host_unix_sockets`: without namespaces
+    /// (and Landlock ABI < 9), do not refuse unix sockets.
+    pub allow_host_unix_sockets: bool,
     pub allow_unconfined: bool,
     /// Read-only inside writable places (see `layers::protect`).
     pub protected: Vec<crate::layers::protect::Protected>,
@@ -344,6 +347,7 @@ pub fn build(
         net_allow,
         require,
         seccomp_allow: config.seccomp.allow.clone(),
+        allow_host_unix_sockets: config.seccomp.dangerously_allow_host_unix_sockets,
         allow_unconfined: request.allow_unconfined,
         protected,
         notes,

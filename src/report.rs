@@ -26,14 +26,19 @@ pub fn start_line(policy: &Policy, enforced: &Enforced) -> String {
             if o.scopes {
                 parts.push("scope");
             }
+            if o.unix {
+                parts.push("unix");
+            }
             format!("landlock abi{} {}", o.abi, parts.join("+"))
         }
         _ => "no landlock".into(),
     };
-    let sc = if enforced.seccomp {
-        "seccomp"
-    } else {
-        "no seccomp"
+    // What seccomp refuses because namespaces are missing is said here:
+    // programs that need it fail, and the user should know why.
+    let sc = match (enforced.seccomp, enforced.seccomp_extra.as_slice()) {
+        (false, _) => "no seccomp".to_string(),
+        (true, []) => "seccomp".to_string(),
+        (true, extra) => format!("seccomp, denies {}", extra.join("+")),
     };
     let net = match policy.net {
         NetMode::Host => "net:host",
@@ -83,8 +88,12 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
                 "features": if ll_in_force { probe::landlock_features(abi) } else { vec![] },
                 "tcp_restricted": ll.is_some_and(|o| o.tcp),
                 "scoped": ll.is_some_and(|o| o.scopes),
+                "unix_sockets_restricted": ll.is_some_and(|o| o.unix),
             })),
-            "seccomp": layer_json(&outcome.plan.seccomp, e.seccomp, json!({"allowed_back": policy.seccomp_allow})),
+            "seccomp": layer_json(&outcome.plan.seccomp, e.seccomp, json!({
+                "allowed_back": policy.seccomp_allow,
+                "also_denied": e.seccomp_extra,
+            })),
             "no_new_privs": {"planned": true, "in_force": e.no_new_privs, "reason": Value::Null},
         },
         "network": {
@@ -128,6 +137,7 @@ mod tests {
             net_allow: Vec::new(),
             require: vec![],
             seccomp_allow: vec![],
+            allow_host_unix_sockets: false,
             allow_unconfined: false,
             protected: vec![],
             notes: vec![],
@@ -145,9 +155,11 @@ mod tests {
                 status: "fully_enforced",
                 tcp: false,
                 scopes: true,
+                unix: false,
                 skipped: vec![],
             }),
             seccomp: true,
+            seccomp_extra: vec![],
             no_new_privs: true,
             net: "host network",
         };
@@ -159,10 +171,13 @@ mod tests {
             namespaces: None,
             landlock: None,
             seccomp: true,
+            seccomp_extra: vec!["unix-sockets", "sysv-ipc"],
             no_new_privs: true,
             net: "host network",
         };
-        assert!(start_line(&policy(), &degraded).contains("[no namespaces | no landlock | seccomp"));
+        assert!(start_line(&policy(), &degraded).contains(
+            "[no namespaces | no landlock | seccomp, denies unix-sockets+sysv-ipc | net:host]"
+        ));
         let mut partial = policy();
         partial.net = NetMode::Allow;
         let fallback = Enforced {

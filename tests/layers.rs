@@ -452,12 +452,18 @@ fn capabilities_are_dropped() {
 #[test]
 fn setuid_binary_gains_nothing() {
     let env = Env::new();
-    // A setuid-root copy of `id` inside the project: nosuid + no_new_privs.
+    // A setuid copy of `id` inside the project: nosuid + no_new_privs. As
+    // root it is made setuid to another user (nobody), so that gaining its
+    // owner's identity is visible; other users cannot make such a file.
     let suid = env.project.join("suid-id");
     fs::copy("/usr/bin/id", &suid).unwrap();
     if is_root() {
         use std::os::unix::fs::PermissionsExt;
+        std::os::unix::fs::chown(&suid, Some(65534), None).unwrap();
         fs::set_permissions(&suid, fs::Permissions::from_mode(0o4755)).unwrap();
+        // Control: outside, the setuid bit works.
+        let out = run(Command::new(&suid).arg("-u"));
+        assert_eq!(out.stdout.trim(), "65534", "control\n{}", out.describe());
     }
     for mode in all_modes() {
         let out = run(env.bwai(mode, &["-q", "--", suid.to_str().unwrap(), "-u"]));

@@ -157,7 +157,10 @@ pub fn config() -> Config {
         network: NetMode::Host,
         network_allow: Vec::new(),
         require: Vec::new(),
-        seccomp: Seccomp { allow: Vec::new() },
+        seccomp: Seccomp {
+            allow: Vec::new(),
+            dangerously_allow_host_unix_sockets: false,
+        },
         profiles: profiles(),
     }
 }

@@ -155,6 +155,11 @@ pub fn loosening(before: &Config, after: &Config) -> Option<String> {
             return Some(format!("env.set sets `{k}`"));
         }
     }
+    if after.seccomp.dangerously_allow_host_unix_sockets
+        && !before.seccomp.dangerously_allow_host_unix_sockets
+    {
+        return Some("seccomp.dangerously_allow_host_unix_sockets is turned on".into());
+    }
     if after.network.strictness() < before.network.strictness() {
         return Some(format!("network opens to `{}`", after.network.name()));
     }
@@ -315,6 +320,7 @@ struct EnvFile {
 #[serde(deny_unknown_fields)]
 struct SeccompFile {
     allow: Option<ListPatch<String>>,
+    dangerously_allow_host_unix_sockets: Option<bool>,
 }
 
 impl ConfigFile {
@@ -359,6 +365,9 @@ impl ConfigFile {
         if let Some(sc) = &self.seccomp {
             if let Some(p) = &sc.allow {
                 p.apply(&mut config.seccomp.allow);
+            }
+            if let Some(allow) = sc.dangerously_allow_host_unix_sockets {
+                config.seccomp.dangerously_allow_host_unix_sockets = allow;
             }
         }
         for (name, pf) in self.profiles.iter().flatten() {
@@ -584,6 +593,8 @@ mod tests {
             .unwrap()
             .contains("AWS_*"));
         assert!(tight(r#"{"seccomp": {"allow": ["mount"]}}"#).is_some());
+        assert!(tight(r#"{"seccomp": {"dangerously_allow_host_unix_sockets": true}}"#).is_some());
+        assert!(tight(r#"{"seccomp": {"dangerously_allow_host_unix_sockets": false}}"#).is_none());
         assert!(tight(r#"{"filesystem": {"protected": {"replace": []}}}"#)
             .unwrap()
             .contains("drops"));

@@ -141,6 +141,13 @@ pub struct Env {
 pub struct Seccomp {
     /// Syscalls of the default deny list to allow back (e.g. `unshare`).
     pub allow: Vec<String>,
+    /// DANGEROUS. Without user namespaces (and on kernels before Landlock
+    /// ABI 9), bwai refuses to create unix sockets, because every unix
+    /// socket of the host would be reachable (D-Bus, ssh-agent, docker).
+    /// `true` allows them back, with those sockets. Not from a project's
+    /// `.bwai.json`.
+    #[serde(default)]
+    pub dangerously_allow_host_unix_sockets: bool,
 }
 
 impl Default for Config {

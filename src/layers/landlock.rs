@@ -51,6 +51,11 @@ pub struct Rules {
     /// Deny every TCP bind, and every connect but to this port (network
     /// `allow` without a network namespace: the proxy's port).
     pub connect_tcp_port: Option<u16>,
+    /// Mediate connect()/sendmsg() on pathname unix sockets (ABI >= 9), with
+    /// the same grants as the files: without a mount namespace, the host's
+    /// sockets (D-Bus, ssh-agent, docker) are otherwise all in reach. Set by
+    /// the supervisor (`plan::compensation`) only where the kernel has it.
+    pub resolve_unix: bool,
 }
 
 /// Mirror the policy. With namespaces the rules name paths as seen inside
@@ -123,6 +128,8 @@ pub struct Outcome {
     pub status: &'static str,
     pub tcp: bool,
     pub scopes: bool,
+    /// Pathname unix sockets outside the rules cannot be connected to.
+    pub unix: bool,
     /// Rule paths that did not exist (nothing granted for them).
     pub skipped: Vec<PathBuf>,
 }
@@ -150,15 +157,23 @@ fn rule(path: &Path, access: BitFlags<AccessFs>) -> Option<PathBeneath<PathFd>> 
     let access = if is_dir {
         access
     } else {
-        access & AccessFs::from_file(TESTED_ABI)
+        access & (AccessFs::from_file(TESTED_ABI) | AccessFs::ResolveUnix)
     };
     Some(PathBeneath::new(fd, access))
 }
 
 /// Build and enforce the ruleset on the calling thread.
 pub fn enforce(r: &Rules) -> Result<Outcome, String> {
-    let read = AccessFs::from_read(TESTED_ABI);
-    let all = AccessFs::from_all(TESTED_ABI);
+    // Unix socket resolution is granted where the files are (a socket one
+    // may read or write in the view is one it may connect to, as through a
+    // bind mount), and handled only when asked for: it needs ABI 9.
+    let unix = if r.resolve_unix {
+        BitFlags::from(AccessFs::ResolveUnix)
+    } else {
+        BitFlags::EMPTY
+    };
+    let read = AccessFs::from_read(TESTED_ABI) | unix;
+    let all = AccessFs::from_all(TESTED_ABI) | unix;
     let dev = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir | AccessFs::IoctlDev;
     let proc_access = if r.proc_writable {
         read | AccessFs::WriteFile
@@ -223,17 +238,26 @@ pub fn enforce(r: &Rules) -> Result<Outcome, String> {
         RulesetStatus::PartiallyEnforced => (true, "partially_enforced"),
         RulesetStatus::NotEnforced => (false, "not_enforced"),
     };
-    let abi = if in_force {
-        kernel_abi.min(abi_number(TESTED_ABI))
+    // Best effort drops what the kernel lacks; the unix socket right must
+    // not go silently: the supervisor counted on it instead of seccomp.
+    if r.resolve_unix && in_force && kernel_abi < 9 {
+        return Err(format!(
+            "landlock: unix socket rules need ABI 9, the kernel enforced ABI {kernel_abi}"
+        ));
+    }
+    let tested = if r.resolve_unix {
+        9
     } else {
-        0
+        abi_number(TESTED_ABI)
     };
+    let abi = if in_force { kernel_abi.min(tested) } else { 0 };
     Ok(Outcome {
         in_force,
         abi,
         status: name,
         tcp: restrict_tcp && abi >= 4,
         scopes: abi >= 6,
+        unix: r.resolve_unix && abi >= 9,
         skipped,
     })
 }
@@ -294,6 +318,7 @@ mod tests {
             net_allow: Vec::new(),
             require: vec![],
             seccomp_allow: vec![],
+            allow_host_unix_sockets: false,
             allow_unconfined: false,
             protected: vec![],
             notes: vec![],

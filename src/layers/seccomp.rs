@@ -164,17 +164,45 @@ fn rules_for(name: &str, when: When) -> Vec<SeccompRule> {
     }
 }
 
-/// What the filter should additionally refuse.
+/// What the filter should additionally refuse, where a missing layer would
+/// leave something of the host in reach (decided by `plan::seccomp_extra`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extra {
-    /// Refuse AF_INET/AF_INET6/AF_PACKET sockets (network `none` without a
-    /// network namespace: Landlock only covers TCP).
-    pub deny_inet_sockets: bool,
+    /// `socket()` only for these families, EPERM for the others; `None`: any.
+    /// Network `none`: a network namespace confines inet and netlink, not
+    /// AF_VSOCK (the hypervisor, WSL's Windows side) and the like; without a
+    /// namespace, nothing at all but unix sockets.
+    pub socket_families: Option<Vec<i32>>,
+    /// Refuse creating unix sockets: `socket(AF_UNIX)`, and
+    /// `socketpair(AF_UNIX, SOCK_DGRAM)` (a datagram socket can still
+    /// `sendto()` or `connect()` any path). Without a mount namespace the
+    /// host's sockets are all there, and Landlock before ABI 9 does not
+    /// mediate `connect()` on them. `socketpair` of streams stays allowed.
+    pub deny_unix_sockets: bool,
+    /// Refuse System V IPC (shm, msg, sem): without an IPC namespace the
+    /// host's objects are addressable by key or id, and Landlock does not
+    /// cover them.
+    pub deny_sysv_ipc: bool,
     /// Refuse every AF_INET/AF_INET6 socket but plain TCP, and AF_PACKET
     /// (network `allow` without a network namespace: Landlock confines TCP
     /// to the proxy's port, and nothing may go around it by UDP, raw
     /// sockets, SCTP or MPTCP).
     pub inet_stream_only: bool,
+}
+
+impl Extra {
+    /// Short names of what is refused because namespaces are missing, for
+    /// the start line and the report (network `none` says the rest).
+    pub fn describe(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.deny_unix_sockets {
+            out.push("unix-sockets");
+        }
+        if self.deny_sysv_ipc {
+            out.push("sysv-ipc");
+        }
+        out
+    }
 }
 
 /// socket(2) calls to refuse when only TCP may leave: a rule matches (and
@@ -204,6 +232,58 @@ fn stream_only_rules() -> Vec<SeccompRule> {
         .collect()
 }
 
+/// System V IPC: every call that names an object of the IPC namespace.
+fn sysv_ipc_syscalls() -> Vec<i64> {
+    vec![
+        libc::SYS_shmget,
+        libc::SYS_shmat,
+        libc::SYS_shmctl,
+        libc::SYS_msgget,
+        libc::SYS_msgsnd,
+        libc::SYS_msgrcv,
+        libc::SYS_msgctl,
+        libc::SYS_semget,
+        libc::SYS_semop,
+        libc::SYS_semtimedop,
+        libc::SYS_semctl,
+    ]
+}
+
+/// Mask of the socket type in socket()/socketpair()'s type argument (the
+/// rest are SOCK_CLOEXEC / SOCK_NONBLOCK).
+const SOCK_TYPE_MASK: u64 = 0xf;
+
+/// The rules that make `socket()` fail, per `extra`; None: no rule.
+fn socket_rules(extra: &Extra) -> Option<Vec<SeccompRule>> {
+    let rule = |conds: Vec<Cond>| SeccompRule::new(conds).expect("non-empty conditions");
+    let mut rules = Vec::new();
+    if let Some(allowed) = &extra.socket_families {
+        if allowed.is_empty() {
+            // No condition: every socket() is refused.
+            return Some(Vec::new());
+        }
+        // One rule, its conditions ANDed: a family that is none of these.
+        rules.push(rule(
+            allowed
+                .iter()
+                .map(|&af| cond(0, Len::Dword, Op::Ne, af as u64))
+                .collect(),
+        ));
+    }
+    if extra.inet_stream_only {
+        rules.extend(stream_only_rules());
+    }
+    if extra.deny_unix_sockets {
+        rules.push(rule(vec![cond(
+            0,
+            Len::Dword,
+            Op::Eq,
+            libc::AF_UNIX as u64,
+        )]));
+    }
+    (!rules.is_empty()).then_some(rules)
+}
+
 /// Build the filters, in the order they are installed.
 pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, String> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
@@ -213,17 +293,26 @@ pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, St
         }
         rules.insert(nr, rules_for(name, when));
     }
-    if extra.deny_inet_sockets {
-        let socket_rules = [libc::AF_INET, libc::AF_INET6, libc::AF_PACKET]
-            .into_iter()
-            .map(|af| {
-                SeccompRule::new(vec![cond(0, Len::Dword, Op::Eq, af as u64)])
-                    .expect("one condition")
-            })
-            .collect();
-        rules.insert(libc::SYS_socket, socket_rules);
-    } else if extra.inet_stream_only {
-        rules.insert(libc::SYS_socket, stream_only_rules());
+    if let Some(socket) = socket_rules(extra) {
+        rules.insert(libc::SYS_socket, socket);
+    }
+    if extra.deny_unix_sockets {
+        let dgram_pair = SeccompRule::new(vec![
+            cond(0, Len::Dword, Op::Eq, libc::AF_UNIX as u64),
+            cond(
+                1,
+                Len::Dword,
+                Op::MaskedEq(SOCK_TYPE_MASK),
+                libc::SOCK_DGRAM as u64,
+            ),
+        ])
+        .expect("two conditions");
+        rules.insert(libc::SYS_socketpair, vec![dgram_pair]);
+    }
+    if extra.deny_sysv_ipc {
+        for nr in sysv_ipc_syscalls() {
+            rules.insert(nr, Vec::new());
+        }
     }
     let deny = SeccompFilter::new(
         rules,

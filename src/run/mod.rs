@@ -60,6 +60,9 @@ pub struct Enforced {
     pub namespaces: Option<String>,
     pub landlock: Option<landlock::Outcome>,
     pub seccomp: bool,
+    /// What seccomp also refuses because namespaces are missing
+    /// (`unix-sockets`, `sysv-ipc`).
+    pub seccomp_extra: Vec<&'static str>,
     pub no_new_privs: bool,
     /// How the network mode was enforced (`Network::enforcement`).
     pub net: &'static str,
@@ -383,6 +386,13 @@ fn start(
     let cstr = |s: &[u8]| {
         CString::new(s).map_err(|_| Error::usage("an argument or variable contains a NUL byte"))
     };
+    // What seccomp and Landlock add for a missing namespace (plan.rs).
+    let compensation = plan::compensation(
+        use_ns,
+        policy.net,
+        plan.landlock.planned.then_some(caps.landlock_abi),
+        policy.allow_host_unix_sockets,
+    );
     let launch = Launch {
         policy,
         namespaces: use_ns,
@@ -393,17 +403,17 @@ fn start(
                 use_ns,
                 private_tmp.as_ref().map(|t| t.path.as_path()),
             );
+            rules.resolve_unix = compensation.landlock_resolve_unix;
             if !use_ns {
                 rules.connect_tcp_port = proxy_port;
             }
             rules
         }),
         seccomp: if plan.seccomp.planned {
-            let extra = seccomp::Extra {
-                deny_inet_sockets: !use_ns && policy.net == NetMode::None,
-                inet_stream_only: !use_ns && policy.net == NetMode::Allow,
-            };
-            Some(seccomp::build(&policy.seccomp_allow, &extra).map_err(Error::refused)?)
+            Some(
+                seccomp::build(&policy.seccomp_allow, &compensation.seccomp)
+                    .map_err(Error::refused)?,
+            )
         } else {
             None
         },
@@ -496,7 +506,7 @@ fn start(
         namespaces: ns_detail,
         ..Default::default()
     };
-    let mut warnings = Vec::new();
+    let mut warnings = compensation.warnings.clone();
     loop {
         let Some(line) = chan.next_report() else {
             let _ = waitpid(init, None);
@@ -506,8 +516,19 @@ fn start(
         match kind {
             "ready" => break,
             "warn" => warnings.push(rest.to_string()),
-            "landlock" => enforced.landlock = parse_landlock(rest),
-            "seccomp" => enforced.seccomp = rest.trim() == "1",
+            "landlock" => {
+                enforced.landlock = parse_landlock(rest).map(|mut o| {
+                    // enforce() fails rather than drop this right silently.
+                    o.unix = o.in_force && compensation.landlock_resolve_unix;
+                    o
+                })
+            }
+            "seccomp" => {
+                enforced.seccomp = rest.trim() == "1";
+                if enforced.seccomp {
+                    enforced.seccomp_extra = compensation.seccomp.describe();
+                }
+            }
             "nnp" => enforced.no_new_privs = rest.trim() == "1",
             "fatal-userns" => {
                 let _ = waitpid(init, None);
@@ -573,6 +594,7 @@ fn parse_landlock(text: &str) -> Option<landlock::Outcome> {
         status,
         tcp: f[3] == "1",
         scopes: f[4] == "1",
+        unix: false,
         skipped: Vec::new(),
     })
 }
