@@ -369,6 +369,21 @@ mod tests {
     }
 
     #[test]
+    fn allow_mode_keeps_to_confined_families_and_without_namespaces_to_tcp() {
+        use nix::libc::{AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, AF_VSOCK};
+        let c = compensation(true, NetMode::Allow, Some(7), false);
+        let families = c.seccomp.socket_families.clone().unwrap();
+        assert!(!families.contains(&AF_VSOCK) && families.contains(&AF_NETLINK));
+        assert!(!c.seccomp.inet_stream_only);
+        let c = compensation(false, NetMode::Allow, Some(7), false);
+        assert_eq!(
+            c.seccomp.socket_families,
+            Some(vec![AF_UNIX, AF_INET, AF_INET6])
+        );
+        assert!(c.seccomp.inet_stream_only && c.seccomp.deny_sysv_ipc);
+    }
+
+    #[test]
     fn landlock_abi9_mediates_unix_sockets_instead_of_seccomp() {
         let c = compensation(false, NetMode::Host, Some(9), false);
         assert!(c.landlock_resolve_unix && !c.seccomp.deny_unix_sockets);
