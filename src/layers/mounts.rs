@@ -36,10 +36,10 @@ const NEWROOT: &str = "/newroot";
 const OLDROOT: &str = "/oldroot";
 
 /// Device nodes bound from the host (mknod is impossible in a user namespace).
-const DEVICE_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+pub const DEVICE_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 /// procfs entries made read-only, as bubblewrap and Docker do.
-const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus"];
+pub const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus"];
 
 fn inside(root: &str, path: &Path) -> PathBuf {
     Path::new(root).join(path.strip_prefix("/").unwrap_or(path))
