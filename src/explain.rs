@@ -382,13 +382,16 @@ fn parts(path: &Path) -> Vec<OsString> {
         .collect()
 }
 
+/// Symlinks followed on the way: (link, target).
+type Links = Vec<(PathBuf, PathBuf)>;
+
+/// Variable names with why each is there.
+type Named = Vec<(String, String)>;
+
 /// Resolve `path` (absolute) one component at a time, following symlinks
 /// as `open` would, in the tree that `node` describes. Returns the
 /// resolved path, what is there, and the links followed.
-fn resolve(
-    path: &Path,
-    node: &dyn Fn(&Path) -> Node,
-) -> Result<(PathBuf, Node, Vec<(PathBuf, PathBuf)>)> {
+fn resolve(path: &Path, node: &dyn Fn(&Path) -> Node) -> Result<(PathBuf, Node, Links)> {
     let mut todo = parts(path);
     todo.reverse(); // a stack: the next component is last
     let mut cur = PathBuf::from("/");
@@ -1103,7 +1106,7 @@ impl Input<'_> {
     }
 
     /// Names of the variables inside: (name, why). Never the values.
-    fn env(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    fn env(&self) -> (Named, Named) {
         let effective = policy::with_profiles(self.config, &self.policy.profiles);
         let mut passed = Vec::new();
         let mut set = Vec::new();

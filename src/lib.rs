@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod error;
 pub mod explain;
 pub mod layers;
+pub mod leftovers;
 pub mod net;
 pub mod plan;
 pub mod policy;
