@@ -131,6 +131,9 @@ pub enum Guard {
     Restored,
     /// Absent now: whatever is created there is moved to quarantine after.
     Quarantined,
+    /// It exists but could not be captured (too large, a parent is a
+    /// symlink): neither bound read-only nor restored. bwai warns.
+    NotEnforced,
 }
 
 impl Guard {
@@ -139,6 +142,7 @@ impl Guard {
             Guard::ReadOnlyMount => "read-only mount",
             Guard::Restored => "restored after the run",
             Guard::Quarantined => "moved to quarantine after the run",
+            Guard::NotEnforced => "not enforced",
         }
     }
 }
@@ -164,14 +168,66 @@ pub struct Answer {
 
 /// Everything explain needs, gathered by `lib::dispatch`.
 pub struct Input<'a> {
-    pub policy: &'a Policy,
+    policy: &'a Policy,
     /// The effective configuration (user files and project file applied,
     /// profiles not yet).
-    pub config: &'a Config,
-    pub request: &'a Request,
-    pub caller: &'a Caller,
-    pub origins: &'a Origins,
-    pub fs: &'a dyn HostFs,
+    config: &'a Config,
+    request: &'a Request,
+    caller: &'a Caller,
+    origins: Origins,
+    fs: &'a dyn HostFs,
+    /// The protected paths as `run` would find them: the ones it binds
+    /// read-only and restores, and the ones it cannot capture (with why).
+    captured: Vec<PathBuf>,
+    uncaptured: Vec<String>,
+}
+
+impl<'a> Input<'a> {
+    /// `files`: the configuration files read, in order (the project's last).
+    pub fn new(
+        policy: &'a Policy,
+        config: &'a Config,
+        request: &'a Request,
+        caller: &'a Caller,
+        files: &[PathBuf],
+        fs: &'a dyn HostFs,
+    ) -> Input<'a> {
+        // The same snapshot `run` takes first: it decides which protected
+        // paths are bound read-only and verified.
+        let snapshot = crate::layers::protect::Snapshot::take(&policy.protected, &policy.project);
+        Input {
+            policy,
+            config,
+            request,
+            caller,
+            origins: Origins::trace(files),
+            fs,
+            captured: snapshot.existing().iter().map(Protected::path).collect(),
+            uncaptured: snapshot.uncaptured(),
+        }
+    }
+
+    /// How a protected entry is enforced in `view`, and why not when not.
+    fn guard(&self, p: &Protected, view: View) -> (Guard, Option<String>) {
+        let path = p.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            return (Guard::Quarantined, None);
+        };
+        if !self.captured.contains(&path) {
+            let prefix = format!("{}: ", path.display());
+            let why = self
+                .uncaptured
+                .iter()
+                .find_map(|u| u.strip_prefix(&prefix))
+                .map(|w| w.split(';').next().unwrap_or(w).to_string());
+            return (Guard::NotEnforced, why);
+        }
+        if view == View::Namespaces && !meta.file_type().is_symlink() {
+            (Guard::ReadOnlyMount, None)
+        } else {
+            (Guard::Restored, None)
+        }
+    }
 }
 
 // ---------------------------------------------------------------- provenance
@@ -783,12 +839,7 @@ impl Input<'_> {
     fn apply_guard(&self, a: &mut Answer, p: &Protected, view: View) {
         let entry = p.path();
         let why = self.protected_why(p);
-        let state = std::fs::symlink_metadata(&entry).ok();
-        let guard = match (&state, view) {
-            (None, _) => Guard::Quarantined,
-            (Some(m), View::Namespaces) if !m.file_type().is_symlink() => Guard::ReadOnlyMount,
-            _ => Guard::Restored,
-        };
+        let (guard, failure) = self.guard(p, view);
         a.protected = Some(guard);
         a.rule = Some(entry.clone());
         let inside = if a.path == entry {
@@ -817,6 +868,12 @@ impl Input<'_> {
             Guard::Quarantined => {
                 a.why = format!(
                     "protected path{inside}: {why}; it does not exist now, and whatever is created there is moved to .bwai-quarantine after the run"
+                );
+            }
+            Guard::NotEnforced => {
+                a.why = format!(
+                    "protected path{inside}: {why}; but NOT enforced: it could not be captured ({}), so it is neither read-only nor restored",
+                    failure.as_deref().unwrap_or("unknown")
                 );
             }
         }
@@ -1058,7 +1115,12 @@ impl Input<'_> {
                 Some(p) => format!("profile {p}: {}", key.trim_start_matches("filesystem.")),
                 None => key.to_string(),
             };
-            out.push((entry.clone(), who, why.to_string()));
+            let shown = if key == "filesystem.etc" {
+                path.display().to_string()
+            } else {
+                entry.clone()
+            };
+            out.push((shown, who, why.to_string()));
         };
         for key in [
             "filesystem.read_only",
@@ -1173,16 +1235,12 @@ impl Input<'_> {
             .protected
             .iter()
             .map(|p| {
-                let path = p.path();
-                let state = std::fs::symlink_metadata(&path).ok();
-                let guard = match (&state, view) {
-                    (None, _) => Guard::Quarantined,
-                    (Some(m), View::Namespaces) if !m.file_type().is_symlink() => {
-                        Guard::ReadOnlyMount
-                    }
-                    _ => Guard::Restored,
-                };
-                (path, state.is_some(), guard.name(), self.protected_why(p))
+                let (guard, failure) = self.guard(p, view);
+                let mut why = self.protected_why(p);
+                if let Some(f) = failure {
+                    why.push_str(&format!("; not enforced: {f}"));
+                }
+                (p.path(), guard != Guard::Quarantined, guard.name(), why)
             })
             .collect()
     }
@@ -1380,9 +1438,9 @@ pub fn policy(input: &Input, machine: &Machine, as_json: bool) -> String {
     if let Some(r) = &refusal {
         s.push_str(&format!("          bwai would refuse to run here: {r}\n"));
     }
-    s.push_str("profiles: ");
+    s.push_str("profiles:");
     if profiles.is_empty() {
-        s.push_str("none (no agent command is run; --profile NAME applies one)\n");
+        s.push_str(" none (no agent command is run; --profile NAME applies one)\n");
     } else {
         s.push('\n');
         for (n, w) in &profiles {
@@ -1433,18 +1491,59 @@ pub fn policy(input: &Input, machine: &Machine, as_json: bool) -> String {
             _ => "Landlock cannot deny inside a writable tree: verified and restored after the run",
         }
     ));
+    let pwidth = protected
+        .iter()
+        .filter(|p| p.1)
+        .map(|p| p.0.as_os_str().len())
+        .max()
+        .unwrap_or(0)
+        .min(48);
     for (path, exists, guard, why) in &protected {
-        s.push_str(&format!(
-            "  {:<8} {:<34} {}  {why}\n",
-            if *exists { "exists" } else { "absent" },
-            guard,
-            path.display()
-        ));
+        if *exists {
+            s.push_str(&format!(
+                "  {guard:<24} {:<pwidth$} {why}\n",
+                path.display()
+            ));
+        }
     }
-    if !skipped.is_empty() {
-        s.push_str("\nconfigured but not in the sandbox:\n");
-        for (e, who, why) in &skipped {
-            s.push_str(&format!("  {e:<32} {why} ({who})\n"));
+    let absent: Vec<String> = protected
+        .iter()
+        .filter(|p| !p.1)
+        .map(|(path, _, _, why)| {
+            let short = match (path.strip_prefix(&p.project), path.strip_prefix(&p.home)) {
+                (Ok(rel), _) => rel.display().to_string(),
+                (_, Ok(rel)) => format!("~/{}", rel.display()),
+                _ => path.display().to_string(),
+            };
+            if why.ends_with("(default)") {
+                short
+            } else {
+                format!("{short} [{why}]")
+            }
+        })
+        .collect();
+    if !absent.is_empty() {
+        s.push_str("  absent now (whatever is created there is moved to .bwai-quarantine after the run):\n");
+        s.push_str(&wrap(&absent, "    ", 100));
+    }
+    for reason in [
+        "does not exist here",
+        "a symlink that leads nowhere",
+        "covered by another entry",
+    ] {
+        let items: Vec<String> = skipped
+            .iter()
+            .filter(|k| k.2 == reason)
+            .map(|(e, who, _)| match who.strip_prefix("profile ") {
+                Some(rest) => format!("{e} ({})", rest.split(':').next().unwrap_or(rest)),
+                None => e.clone(),
+            })
+            .collect();
+        if !items.is_empty() {
+            s.push_str(&format!(
+                "\nconfigured, but not in the sandbox ({reason}):\n"
+            ));
+            s.push_str(&wrap(&items, "  ", 100));
         }
     }
     if !p.notes.is_empty() {
@@ -1454,6 +1553,28 @@ pub fn policy(input: &Input, machine: &Machine, as_json: bool) -> String {
         }
     }
     s
+}
+
+/// Items separated by spaces, in lines of about `width` columns.
+fn wrap(items: &[String], indent: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::from(indent);
+    for item in items {
+        if line.len() > indent.len() && line.len() + 1 + item.len() > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = String::from(indent);
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line.push_str(item);
+    }
+    if line.len() > indent.len() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 // ---------------------------------------------------------------- entry points
@@ -1575,15 +1696,7 @@ mod tests {
         };
         let config = Config::default();
         let policy = policy::build(&config, &request, &caller, &fs).unwrap();
-        let origins = Origins::trace(&[]);
-        let input = Input {
-            policy: &policy,
-            config: &config,
-            request: &request,
-            caller: &caller,
-            origins: &origins,
-            fs: &fs,
-        };
+        let input = Input::new(&policy, &config, &request, &caller, &[], &fs);
         for (q, want) in cases {
             let a = input.path(q, view).unwrap();
             assert_eq!(a.access, *want, "{q} in {view:?}: {a:?}");

@@ -108,14 +108,7 @@ fn dispatch(mut cli: Cli) -> Result<i32> {
     let host = policy::RealFs::default();
     let policy = policy::build(&config, &request, &caller, &host)?;
     if let Some(what) = explain {
-        let input = explain::Input {
-            policy: &policy,
-            config: &config,
-            request: &request,
-            caller: &caller,
-            origins: &config::Origins::trace(&files),
-            fs: &host,
-        };
+        let input = explain::Input::new(&policy, &config, &request, &caller, &files, &host);
         print!("{}", explain::print(&input, &what)?);
         return Ok(0);
     }

@@ -163,6 +163,35 @@ fn explain_matches_what_the_sandbox_does() {
 }
 
 #[test]
+fn explain_admits_a_protection_that_does_not_hold() {
+    // A hooks folder too large to keep a copy of is neither bound read-only
+    // nor restored: explain must say so, not promise a protection.
+    for mode in all_modes() {
+        let env = Env::new();
+        let hooks = env.project.join(".git/hooks");
+        write_file(&hooks.join("pre-commit"), "#!/bin/sh\n", 0o755);
+        fs::File::create(hooks.join("big.pack"))
+            .unwrap()
+            .set_len(17 << 20)
+            .unwrap();
+        let v = explain(&env, mode, &[".git/hooks/pre-commit"]);
+        let a = &v["paths"][0];
+        let said = a["access"].as_str().unwrap();
+        let real = reality(
+            &env,
+            mode,
+            ".git/hooks/pre-commit",
+            a["path"].as_str().unwrap(),
+        );
+        assert_eq!(said, real, "{mode:?}: {a:#}");
+        if said == "read-write" {
+            assert_eq!(a["protected"], "not enforced", "{mode:?}: {a:#}");
+            assert!(a["why"].as_str().unwrap().contains("too large"), "{a:#}");
+        }
+    }
+}
+
+#[test]
 fn explain_text_says_what_and_why() {
     let env = Env::new();
     setup(&env);
