@@ -147,6 +147,10 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub profile: Vec<String>,
 
+    /// Say whether a run would be refused for want of these layers.
+    #[arg(long, value_name = "LAYER,...", value_delimiter = ',')]
+    pub require: Vec<Layer>,
+
     /// As for a run: allow a project folder that contains $HOME.
     #[arg(long)]
     pub dangerously_share_home: bool,

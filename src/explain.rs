@@ -19,6 +19,7 @@ use crate::config::{Config, Origin, Origins};
 use crate::error::{Error, Result};
 use crate::layers::protect::Protected;
 use crate::layers::{landlock, mounts};
+use crate::plan::{self, Plan};
 use crate::policy::{self, Access, Caller, HostFs, Kind, Mount, Policy, Request};
 use crate::probe::{self, Userns};
 
@@ -50,34 +51,42 @@ impl View {
 }
 
 /// What this machine offers, found as `bwai doctor` finds it (a trial user
-/// namespace, not only the cheap probe).
+/// namespace, not only the cheap probe), and the plan `run` would make.
 #[derive(Debug, Clone)]
 pub struct Machine {
-    pub namespaces: std::result::Result<(), String>,
-    pub landlock_abi: u32,
-    pub landlock_reason: Option<String>,
-    pub seccomp: bool,
+    caps: probe::Capabilities,
+    /// Why user namespaces do not work here, and the fix, if they do not.
+    userns_failed: Option<(String, String)>,
+    plan: Plan,
 }
 
 impl Machine {
     pub fn detect() -> Machine {
         let caps = probe::probe();
-        let namespaces = match &caps.userns {
-            Userns::Blocked(b) => Err(b.reason.clone()),
-            Userns::Likely { .. } => crate::doctor::trial_userns(),
+        let userns_failed = match &caps.userns {
+            Userns::Blocked(_) => None, // the plan says why
+            Userns::Likely { suspicion } => crate::doctor::trial_userns().err().map(|e| {
+                let fix = suspicion
+                    .as_ref()
+                    .map(|s| s.fix.clone())
+                    .unwrap_or_else(|| "see `bwai doctor`".into());
+                (e, fix)
+            }),
         };
+        // Nothing required and unconfined allowed: the layers as they are.
+        let plan = plan::plan(&caps, &[], true, userns_failed.clone())
+            .expect("a plan that requires nothing cannot be refused");
         Machine {
-            namespaces,
-            landlock_abi: caps.landlock_abi,
-            landlock_reason: caps.landlock_reason,
-            seccomp: caps.seccomp.available,
+            caps,
+            userns_failed,
+            plan,
         }
     }
 
     pub fn view(&self) -> View {
-        if self.namespaces.is_ok() {
+        if self.plan.namespaces.planned {
             View::Namespaces
-        } else if self.landlock_abi >= 1 {
+        } else if self.plan.landlock.planned {
             View::Landlock
         } else {
             View::Unconfined
@@ -85,15 +94,19 @@ impl Machine {
     }
 
     fn mode(&self) -> &'static str {
-        let ns = self.namespaces.is_ok();
-        let ll = self.landlock_abi >= 1;
-        if ns && ll && self.seccomp {
-            "full"
-        } else if ns || ll {
-            "degraded"
-        } else {
-            "unconfined"
-        }
+        self.plan.mode.name()
+    }
+
+    /// Why `run` would refuse this policy here, if it would.
+    fn refusal(&self, policy: &Policy) -> Option<String> {
+        plan::plan(
+            &self.caps,
+            &policy.require,
+            policy.allow_unconfined,
+            self.userns_failed.clone(),
+        )
+        .err()
+        .map(|e| e.message)
     }
 }
 
@@ -1249,10 +1262,15 @@ impl Input<'_> {
 // ---------------------------------------------------------------- output
 
 fn layers_json(m: &Machine) -> Value {
+    let layer = |p: &plan::LayerPlan| json!({"available": p.planned, "reason": p.reason});
     json!({
-        "namespaces": {"available": m.namespaces.is_ok(), "reason": m.namespaces.as_ref().err()},
-        "landlock": {"available": m.landlock_abi >= 1, "abi": m.landlock_abi, "reason": m.landlock_reason},
-        "seccomp": {"available": m.seccomp},
+        "namespaces": layer(&m.plan.namespaces),
+        "landlock": {
+            "available": m.plan.landlock.planned,
+            "abi": m.caps.landlock_abi,
+            "reason": m.plan.landlock.reason,
+        },
+        "seccomp": layer(&m.plan.seccomp),
     })
 }
 
@@ -1352,19 +1370,7 @@ pub fn policy(input: &Input, machine: &Machine, as_json: bool) -> String {
     let profiles = input.profiles();
     let (passed, set) = input.env();
     let (net, net_why) = input.network();
-    let refusal = p
-        .require
-        .iter()
-        .find(|l| match l {
-            crate::config::Layer::Namespaces => machine.namespaces.is_err(),
-            crate::config::Layer::Landlock => machine.landlock_abi == 0,
-            crate::config::Layer::Seccomp => !machine.seccomp,
-        })
-        .map(|l| format!("required layer `{}` is not available here", l.name()))
-        .or_else(|| {
-            (view == View::Unconfined && !p.allow_unconfined)
-                .then(|| "neither namespaces nor Landlock are available".to_string())
-        });
+    let refusal = machine.refusal(p);
     if as_json {
         let v = json!({
             "explain_version": EXPLAIN_VERSION,
@@ -1413,19 +1419,18 @@ pub fn policy(input: &Input, machine: &Machine, as_json: bool) -> String {
             ""
         }
     ));
-    let ns = match &machine.namespaces {
-        Ok(()) => "namespaces".to_string(),
-        Err(e) => format!("no namespaces ({e})"),
-    };
-    let ll = if machine.landlock_abi >= 1 {
-        format!("landlock abi{}", machine.landlock_abi)
+    let why_not = |l: &plan::LayerPlan| l.reason.clone().unwrap_or_else(|| "unavailable".into());
+    let ns = if machine.plan.namespaces.planned {
+        "namespaces".to_string()
     } else {
-        format!(
-            "no landlock ({})",
-            machine.landlock_reason.as_deref().unwrap_or("unavailable")
-        )
+        format!("no namespaces ({})", why_not(&machine.plan.namespaces))
     };
-    let sc = if machine.seccomp {
+    let ll = if machine.plan.landlock.planned {
+        format!("landlock abi{}", machine.caps.landlock_abi)
+    } else {
+        format!("no landlock ({})", why_not(&machine.plan.landlock))
+    };
+    let sc = if machine.plan.seccomp.planned {
         "seccomp"
     } else {
         "no seccomp"
@@ -1596,6 +1601,7 @@ pub fn take(cli: &mut crate::cli::Cli) -> Option<What> {
         cli.config = e.config;
         cli.net = e.net;
         cli.profile = e.profile;
+        cli.require = e.require;
         cli.dangerously_share_home = e.dangerously_share_home;
         return Some(What {
             paths: e.paths,
