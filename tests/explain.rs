@@ -342,3 +342,35 @@ fn bad_path_arguments_are_usage_errors() {
     out.expect_code(0);
     assert!(out.stdout.contains("read-write (does not exist yet)"));
 }
+
+#[test]
+fn explain_traces_settings_to_the_project_config() {
+    let env = Env::new();
+    let project_config = env.project.join(".bwai.json");
+    fs::write(
+        &project_config,
+        "{\n  \"network\": \"none\",\n  \"filesystem\": {\"protected\": [\"Makefile\"]}\n}\n",
+    )
+    .unwrap();
+    write_file(&env.project.join("Makefile"), "all:\n", 0o644);
+    let v = explain(&env, Mode::Full, &["Makefile"]);
+    let a = &v["paths"][0];
+    assert_eq!(a["access"], "read-only", "{a:#}");
+    assert_eq!(a["protected"], "read-only mount");
+    assert!(
+        a["why"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{}:3", project_config.display())),
+        "{a:#}"
+    );
+    let v = explain(&env, Mode::Full, &[]);
+    assert_eq!(v["network"]["mode"], "none");
+    assert_eq!(
+        v["network"]["why"],
+        format!("\"network\" in {}:2", project_config.display())
+    );
+    // And the sandbox agrees: the Makefile cannot be changed.
+    let out = run(env.attack(Mode::Full, &["append", "Makefile"]));
+    out.expect_denied(&["EROFS"]);
+}
