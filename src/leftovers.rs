@@ -46,8 +46,10 @@ use crate::layers::protect::Protected;
 const MAX_ENTRIES: usize = 1_000_000;
 /// Deeper directories are not entered.
 const MAX_DEPTH: usize = 64;
-/// Content hashed in protected places, at most (they are small).
-const MAX_HASHED_BYTES: u64 = 64 << 20;
+/// Content hashed in protected places, at most (they are small; what is
+/// beyond is known by size and modification time only). As much as the
+/// protected-path snapshot keeps: a larger tree is not restored either.
+const MAX_HASHED_BYTES: u64 = 16 << 20;
 /// Walked last: big, and rewritten by tools anyway.
 const HEAVY: &[&str] = &["node_modules", "target", ".git"];
 /// Never walked.
@@ -576,22 +578,30 @@ fn executables_in(
     }
 }
 
-/// A keyed digest of the file's content, its size when over the budget.
+/// A keyed digest of the file's content; over the budget, of its size and
+/// modification time.
 fn digest(fd: OwnedFd, hasher: &RandomState, budget: &mut u64) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let mut h = hasher.build_hasher();
     let mut f = std::fs::File::from(fd);
-    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let Ok(meta) = f.metadata() else {
+        return h.finish();
+    };
+    let size = meta.len();
     h.write_u64(size);
-    if size <= *budget {
-        *budget -= size;
-        let mut buf = [0u8; 64 * 1024];
-        let mut r = f.by_ref().take(size);
-        while let Ok(n) = r.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            h.write(&buf[..n]);
+    if size > *budget {
+        h.write_i64(meta.mtime());
+        h.write_i64(meta.mtime_nsec());
+        return h.finish();
+    }
+    *budget -= size;
+    let mut buf = [0u8; 64 * 1024];
+    let mut r = f.by_ref().take(size);
+    while let Ok(n) = r.read(&mut buf) {
+        if n == 0 {
+            break;
         }
+        h.write(&buf[..n]);
     }
     h.finish()
 }
