@@ -223,22 +223,22 @@ impl<'a> Input<'a> {
     /// How a protected entry is enforced in `view`, and why not when not.
     fn guard(&self, p: &Protected, view: View) -> (Guard, Option<String>) {
         let path = p.path();
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            return (Guard::Quarantined, None);
-        };
-        if !self.captured.contains(&path) {
-            let prefix = format!("{}: ", path.display());
-            let why = self
-                .uncaptured
-                .iter()
-                .find_map(|u| u.strip_prefix(&prefix))
-                .map(|w| w.split(';').next().unwrap_or(w).to_string());
-            return (Guard::NotEnforced, why);
+        if self.captured.contains(&path) {
+            // A symlink is never bound (it is restored after the run).
+            let link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+            return if view == View::Namespaces && !link {
+                (Guard::ReadOnlyMount, None)
+            } else {
+                (Guard::Restored, None)
+            };
         }
-        if view == View::Namespaces && !meta.file_type().is_symlink() {
-            (Guard::ReadOnlyMount, None)
-        } else {
-            (Guard::Restored, None)
+        let prefix = format!("{}: ", path.display());
+        match self.uncaptured.iter().find_map(|u| u.strip_prefix(&prefix)) {
+            Some(why) => (
+                Guard::NotEnforced,
+                Some(why.split(';').next().unwrap_or(why).to_string()),
+            ),
+            None => (Guard::Quarantined, None),
         }
     }
 }
