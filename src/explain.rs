@@ -1003,7 +1003,11 @@ impl Input<'_> {
                     src, dst, access, ..
                 } => Line {
                     path: dst.clone(),
-                    kind: "bind",
+                    kind: if view == View::Namespaces {
+                        "bind"
+                    } else {
+                        "grant"
+                    },
                     access: match access {
                         Access::ReadOnly => "read-only",
                         Access::ReadWrite => "read-write",
@@ -1018,7 +1022,7 @@ impl Input<'_> {
                     kind: if view == View::Namespaces {
                         "copy"
                     } else {
-                        "file"
+                        "grant"
                     },
                     access: "read-only",
                     source: (src != dst).then(|| src.clone()),
