@@ -20,7 +20,8 @@ use crate::config::{Layer, NetMode};
     after_help = "Examples:\n  bwai                    interactive shell in the sandbox\n  \
         bwai -c 'claude'        run a command string through the shell\n  \
         bwai -- make test       run a program with exact arguments\n  \
-        bwai doctor             what protection this kernel gives\n\n\
+        bwai doctor             what protection this kernel gives\n  \
+        bwai explain ~/.ssh     what the sandbox would do with a path, and why\n\n\
         Exit status: the command's own; 128+N if killed by signal N; 2 usage or config error; \
         125 sandbox setup failed or refused; 126 not executable; 127 not found."
 )]
@@ -44,6 +45,15 @@ pub struct Cli {
     /// Print the configuration in use (defaults and your files) as JSON, and exit.
     #[arg(long)]
     pub dump_config: bool,
+
+    /// Print the resolved policy (what is visible, read-only, writable,
+    /// protected, and why) for this command, and exit without running it.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: print JSON.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
 
     /// Network: `host` shares the host's network; `none` gives only
     /// loopback; `allow` lets through only the hosts of the allow-list (the
@@ -131,6 +141,61 @@ pub enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// Print the resolved policy, or what the sandbox would do with PATH, and why.
+    Explain(ExplainArgs),
+}
+
+/// `bwai explain [PATH...] [run flags] [-- PROG ARGS]`: the run's flags
+/// matter (the command decides the agent profiles), so it takes them too.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  bwai explain                      the whole policy for an interactive shell\n  \
+    bwai explain ~/.ssh/id_rsa        is my key visible? (absent)\n  \
+    bwai explain -c claude ~/.claude  what the claude profile makes writable\n  \
+    bwai explain --json .git/hooks    machine-readable"
+)]
+pub struct ExplainArgs {
+    /// Paths to explain: relative to the current directory, `~/` is your
+    /// home. Without any, the whole policy is printed.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Explain the policy for running CMD with the shell.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "CMD",
+        conflicts_with = "argv"
+    )]
+    pub command: Option<String>,
+
+    /// Read this configuration file instead of the default ones.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Network mode, as for a run (`host`, `none`, `allow[:HOST,...]`).
+    #[arg(long, value_name = "MODE", value_parser = parse_net)]
+    pub net: Option<NetSpec>,
+
+    /// Apply these agent profiles, as for a run.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub profile: Vec<String>,
+
+    /// Say whether a run would be refused for want of these layers.
+    #[arg(long, value_name = "LAYER,...", value_delimiter = ',')]
+    pub require: Vec<Layer>,
+
+    /// As for a run: allow a project folder that contains $HOME.
+    #[arg(long)]
+    pub dangerously_share_home: bool,
+
+    /// The program and arguments the policy is for.
+    #[arg(last = true, value_name = "PROG ARGS")]
+    pub argv: Vec<String>,
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod explain;
 pub mod layers;
+pub mod leftovers;
 pub mod net;
 pub mod plan;
 pub mod policy;
@@ -58,7 +60,7 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-fn dispatch(cli: Cli) -> Result<i32> {
+fn dispatch(mut cli: Cli) -> Result<i32> {
     if let Some(Sub::Doctor { json }) = cli.subcommand {
         let (caps, blocker) = doctor::examine();
         let (v, mode) = doctor::doctor_json(&caps, &blocker);
@@ -70,6 +72,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(doctor::exit_code(mode));
     }
 
+    // `bwai explain` and `--dry-run`: the same pipeline, stopped before the run.
+    let explain = explain::take(&mut cli);
     let caller = caller()?;
     let source = match &cli.config {
         Some(path) => config::Source::Explicit(path.clone()),
@@ -106,7 +110,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
         share_home: cli.dangerously_share_home,
         allow_unconfined: cli.dangerously_run_unconfined,
     };
-    let policy = policy::build(&config, &request, &caller, &policy::RealFs::default())?;
+    let host = policy::RealFs::default();
+    let policy = policy::build(&config, &request, &caller, &host)?;
+    if let Some(what) = explain {
+        let input = explain::Input::new(&policy, &config, &request, &caller, &files, &host);
+        print!("{}", explain::print(&input, &what)?);
+        return Ok(0);
+    }
     // Open the report file now, without following a symlink, so nothing the
     // sandbox does later can redirect our write (CVE-2026-39861 class).
     let report_file = cli.report.as_ref().map(open_report).transpose()?;

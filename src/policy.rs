@@ -461,7 +461,7 @@ fn network_allow(
 }
 
 /// The program a command string starts with: `FOO=1 exec claude -p x` -> `claude`.
-fn first_program(command: &str) -> Option<String> {
+pub(crate) fn first_program(command: &str) -> Option<String> {
     command
         .split_whitespace()
         .find(|w| !w.contains('=') && !matches!(*w, "exec" | "env" | "command" | "nohup" | "time"))
@@ -510,7 +510,7 @@ fn active_profiles(config: &Config, request: &Request) -> Result<Vec<String>> {
         .collect())
 }
 
-fn with_profiles(config: &Config, active: &[String]) -> Config {
+pub(crate) fn with_profiles(config: &Config, active: &[String]) -> Config {
     let mut c = config.clone();
     for name in active {
         let p = &config.profiles[name];
@@ -631,12 +631,23 @@ fn interactive_argv(shell: &str) -> Vec<String> {
         .collect()
 }
 
-fn env_allowed(name: &str, patterns: &[String]) -> bool {
+pub(crate) fn env_allowed(name: &str, patterns: &[String]) -> bool {
     patterns.iter().any(|p| match p.strip_suffix('*') {
         Some(prefix) => name.starts_with(prefix),
         None => name == p,
     })
 }
+
+/// Variables bwai sets itself: never taken from the caller.
+pub(crate) const OWN: &[&str] = &[
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "PS1",
+    "BWAI_SANDBOX",
+    "TMPDIR",
+];
 
 fn build_env(
     config: &Config,
@@ -644,16 +655,6 @@ fn build_env(
     shell: &str,
     interactive: bool,
 ) -> Vec<(String, String)> {
-    // Variables bwai sets itself are never taken from the caller.
-    const OWN: &[&str] = &[
-        "HOME",
-        "USER",
-        "LOGNAME",
-        "SHELL",
-        "PS1",
-        "BWAI_SANDBOX",
-        "TMPDIR",
-    ];
     let mut env: Vec<(String, String)> = caller
         .env
         .iter()

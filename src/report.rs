@@ -112,6 +112,7 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
             "paths": outcome.protection.paths,
             "events": outcome.protection.events,
         },
+        "left_behind": outcome.left_behind.iter().map(|f| f.json()).collect::<Vec<_>>(),
         "warnings": outcome.warnings,
         "exit": {"code": outcome.exit_code, "signal": outcome.signal},
         "duration_ms": outcome.duration_ms as u64,

@@ -6,8 +6,10 @@
 
 mod defaults;
 mod load;
+mod origin;
 
 pub use load::{apply_project, load, loosening, Source};
+pub use origin::{Origin, Origins};
 
 use std::collections::BTreeMap;
 

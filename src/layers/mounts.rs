@@ -36,7 +36,7 @@ const NEWROOT: &str = "/newroot";
 const OLDROOT: &str = "/oldroot";
 
 /// Device nodes bound from the host (mknod is impossible in a user namespace).
-const DEVICE_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+pub const DEVICE_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 /// procfs entries made read-only, as bubblewrap and Docker do (Docker's
 /// list has `fs` too; `acpi` holds root-writable knobs like `wakeup`). A
@@ -45,7 +45,7 @@ const DEVICE_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tt
 /// affinity), so the mount must refuse. `mtrr` needs CAP_SYS_ADMIN anyway;
 /// it is here because it is the single-file entry most x86 kernels have, so
 /// the tests exercise the single-file path that sysrq-trigger takes.
-const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "mtrr"];
+pub const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "mtrr"];
 
 fn inside(root: &str, path: &Path) -> PathBuf {
     Path::new(root).join(path.strip_prefix("/").unwrap_or(path))

@@ -434,9 +434,19 @@ impl Snapshot {
         }
     }
 
-    /// The entries that exist now (to bind read-only) and the ones that
-    /// could not be captured (with why).
+    /// The entries that exist now, to bind read-only: those captured, and
+    /// those too large to capture (the bind does not need a copy; one whose
+    /// parent is a symlink is refused by the bind's own no-symlink walk).
     pub fn existing(&self) -> Vec<Protected> {
+        self.roots
+            .iter()
+            .filter(|r| !matches!(r.before, State::Absent))
+            .map(|r| r.entry.clone())
+            .collect()
+    }
+
+    /// The entries whose state was captured (verified and restored after the run).
+    pub fn captured(&self) -> Vec<Protected> {
         self.roots
             .iter()
             .filter(|r| matches!(r.before, State::Tree(_)))
@@ -449,7 +459,8 @@ impl Snapshot {
             .iter()
             .filter_map(|r| match &r.before {
                 State::Unknown(why) => Some(format!(
-                    "{}: {why}; it is not verified after the run",
+                    "{}: {why}; it is not verified after the run (only a read-only mount, \
+                     with namespaces, protects it)",
                     r.entry.path().display()
                 )),
                 _ => None,

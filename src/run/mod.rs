@@ -80,6 +80,8 @@ pub struct Outcome {
     /// How protected paths were enforced, and what was restored or moved.
     pub protection: Protection,
     pub network: Network,
+    /// What the run left that would act outside the sandbox.
+    pub left_behind: Vec<crate::leftovers::Finding>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -139,6 +141,8 @@ pub fn run(
     // Before anything runs: the state of the protected paths, to verify
     // (and restore) after the run in every mode.
     let snapshot = protect::Snapshot::take(&policy.protected, &policy.project);
+    // And what counts as new when looking for what the run left behind.
+    let mut leftovers = crate::leftovers::Watch::start(&policy.project, &policy.protected);
     // Block the signals we relay before any child exists: none is lost, and
     // children inherit the mask (the payload clears it).
     let set = privs::handled_set();
@@ -234,6 +238,7 @@ pub fn run(
         }
         None => None,
     };
+    leftovers.arm();
     started.chan.send(GO);
 
     let stdin_tty = stdin_is_tty();
@@ -268,6 +273,16 @@ pub fn run(
     for e in &events {
         eprintln!("bwai: protected: {e}");
     }
+    // Then what it left that would act outside it (after the restore: what
+    // is reported is what is still there).
+    let left = leftovers.scan();
+    for f in &left.findings {
+        eprintln!("bwai: left behind: {}", f.line());
+    }
+    for w in left.warnings {
+        eprintln!("bwai: warning: {w}");
+        warnings.push(w);
+    }
     let protection = Protection {
         mechanism: if started.enforced.namespaces.is_some() {
             "read-only mounts, verified and restored after the run"
@@ -294,6 +309,7 @@ pub fn run(
             proxy: proxy_addr,
             denials,
         },
+        left_behind: left.findings,
     })
 }
 
