@@ -100,6 +100,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
         profiles: cli.profile.clone(),
         share_home: cli.dangerously_share_home,
         allow_unconfined: cli.dangerously_run_unconfined,
+        limits: cli.limits(),
+        stdin_tty: run::stdin_is_tty(),
     };
     let policy = policy::build(&config, &request, &caller, &policy::RealFs::default())?;
     // Open the report file now, without following a symlink, so nothing the

@@ -58,6 +58,9 @@ pub struct Plan {
     pub namespaces: LayerPlan,
     pub landlock: LayerPlan,
     pub seccomp: LayerPlan,
+    /// Resource limits: planned here, decided by the supervisor once it
+    /// knows whether a cgroup exists (`run`), for `--require limits`.
+    pub limits: LayerPlan,
     pub mode: Mode,
 }
 
@@ -67,6 +70,7 @@ impl Plan {
             Layer::Namespaces => &self.namespaces,
             Layer::Landlock => &self.landlock,
             Layer::Seccomp => &self.seccomp,
+            Layer::Limits => &self.limits,
         }
     }
 
@@ -142,6 +146,7 @@ pub fn plan(
         namespaces,
         landlock,
         seccomp,
+        limits: LayerPlan::yes(),
         mode,
     };
 

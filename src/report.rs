@@ -120,6 +120,7 @@ mod tests {
             protected: vec![],
             notes: vec![],
             profiles: vec![],
+            limits: Default::default(),
         }
     }
 

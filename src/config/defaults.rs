@@ -157,6 +157,8 @@ pub fn config() -> Config {
         network: NetMode::Host,
         require: Vec::new(),
         seccomp: Seccomp { allow: Vec::new() },
+        // No limit by default: an agent on a laptop runs as long as it likes.
+        limits: Default::default(),
         profiles: profiles(),
     }
 }

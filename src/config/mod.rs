@@ -32,6 +32,8 @@ pub enum Layer {
     Namespaces,
     Landlock,
     Seccomp,
+    /// Every requested resource limit has a mechanism that enforces it.
+    Limits,
 }
 
 impl Layer {
@@ -40,6 +42,7 @@ impl Layer {
             Layer::Namespaces => "namespaces",
             Layer::Landlock => "landlock",
             Layer::Seccomp => "seccomp",
+            Layer::Limits => "limits",
         }
     }
 }
@@ -75,6 +78,8 @@ pub struct Config {
     /// Layers that must be in force, or bwai refuses to run.
     pub require: Vec<Layer>,
     pub seccomp: Seccomp,
+    /// Resource limits of the sandbox (CI): `null` is no limit.
+    pub limits: crate::layers::limits::Limits,
     /// Per-agent additions, applied when the agent's command runs, when
     /// asked for with `--profile`, and all of them in the interactive shell.
     pub profiles: BTreeMap<String, Profile>,

@@ -288,6 +288,7 @@ mod tests {
             protected: vec![],
             notes: vec![],
             profiles: vec![],
+            limits: Default::default(),
         }
     }
 

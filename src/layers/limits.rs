@@ -27,20 +27,225 @@ use nix::unistd::{access, AccessFlags};
 // ---------------------------------------------------------------- requests
 
 /// What the user asked for (from flags and config). `None` means no limit.
+///
+/// In the configuration (and `--dump-config`) sizes and durations are
+/// written as the flags take them (`"512M"`, `"1h30m"`), counts as numbers,
+/// and `null` is no limit (see `form`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Wall clock for the whole sandbox.
+    #[serde(default, with = "form::duration")]
     pub timeout: Option<Duration>,
     /// Bytes of memory for the whole sandbox (cgroup) or per process (rlimit).
+    #[serde(default, with = "form::size")]
     pub memory: Option<u64>,
     /// Tasks (processes and threads) in the sandbox at once.
+    #[serde(default, with = "form::count")]
     pub pids: Option<u64>,
     /// CPU time of each process.
+    #[serde(default, with = "form::duration")]
     pub cpu_time: Option<Duration>,
     /// Largest file a process may write, in bytes.
+    #[serde(default, with = "form::size")]
     pub file_size: Option<u64>,
     /// Open file descriptors per process.
+    #[serde(default, with = "form::count")]
     pub open_files: Option<u64>,
+}
+
+/// The names of the limits, in the order of the `Limits` fields: the same
+/// words as the flags (`--cpu-time`), the config keys and the report.
+pub const NAMES: [&str; 6] = [
+    "timeout",
+    "memory",
+    "pids",
+    "cpu_time",
+    "file_size",
+    "open_files",
+];
+
+impl Limits {
+    /// No limit asked at all.
+    pub fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    /// Each field of `over` that is set replaces ours (flags over config).
+    pub fn overridden_by(&self, over: &Limits) -> Limits {
+        Limits {
+            timeout: over.timeout.or(self.timeout),
+            memory: over.memory.or(self.memory),
+            pids: over.pids.or(self.pids),
+            cpu_time: over.cpu_time.or(self.cpu_time),
+            file_size: over.file_size.or(self.file_size),
+            open_files: over.open_files.or(self.open_files),
+        }
+    }
+
+    /// The first limit `after` removes or raises compared with `self`, as
+    /// a sentence: what a project's configuration may not do. Pure.
+    pub fn loosened_by(&self, after: &Limits) -> Option<String> {
+        fn check<T: PartialOrd + Copy>(
+            name: &str,
+            before: Option<T>,
+            after: Option<T>,
+            show: impl Fn(T) -> String,
+        ) -> Option<String> {
+            match (before, after) {
+                (Some(b), None) => Some(format!("limits.{name} removes the limit {}", show(b))),
+                (Some(b), Some(a)) if a > b => Some(format!(
+                    "limits.{name} raises the limit {} to {}",
+                    show(b),
+                    show(a)
+                )),
+                _ => None,
+            }
+        }
+        check("timeout", self.timeout, after.timeout, format_duration)
+            .or_else(|| check("memory", self.memory, after.memory, format_size))
+            .or_else(|| check("pids", self.pids, after.pids, |n| n.to_string()))
+            .or_else(|| check("cpu_time", self.cpu_time, after.cpu_time, format_duration))
+            .or_else(|| check("file_size", self.file_size, after.file_size, format_size))
+            .or_else(|| {
+                check("open_files", self.open_files, after.open_files, |n| {
+                    n.to_string()
+                })
+            })
+    }
+}
+
+/// Parse a size limit (`--memory`, `--file-size`): a size, more than zero.
+pub fn parse_size_limit(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err(format!(
+            "invalid size {s:?}: a limit of 0 bytes would stop everything"
+        )),
+        n => Ok(n),
+    }
+}
+
+/// Parse a count (`--pids`, `--open-files`): a whole number, at least 1.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err(format!("invalid count {s:?}: must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("invalid count {s:?}: not a whole number (e.g. 64)")),
+    }
+}
+
+/// How limits are written in configuration files: `with = "form::size"` etc.
+/// Sizes: `"512M"` or a number of bytes. Durations: `"90s"` or a number of
+/// seconds. Counts: a number >= 1. `null`: no limit. Written back in the
+/// first form, so a dump reads back to the same limits.
+pub mod form {
+    use std::fmt;
+    use std::time::Duration;
+
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
+
+    /// A visitor for `null`, a string (parsed by `parse`) or an integer
+    /// (turned into the value by `from_int`).
+    struct OptVisitor<T> {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+        from_int: fn(u64) -> Result<T, String>,
+    }
+
+    impl<'de, T> Visitor<'de> for OptVisitor<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            (self.parse)(v).map(Some).map_err(E::custom)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            (self.from_int)(v).map(Some).map_err(E::custom)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            match u64::try_from(v) {
+                Ok(v) => self.visit_u64(v),
+                Err(_) => Err(E::custom(format!("{v} is negative"))),
+            }
+        }
+    }
+
+    pub mod size {
+        use super::*;
+        use crate::layers::limits::{format_size, parse_size_limit};
+
+        pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(b) => s.serialize_str(&format_size(*b)),
+                None => s.serialize_none(),
+            }
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+            d.deserialize_option(OptVisitor {
+                expecting: r#"a size like "512M" or a number of bytes, or null"#,
+                parse: parse_size_limit,
+                from_int: |n| parse_size_limit(&n.to_string()),
+            })
+        }
+    }
+
+    pub mod duration {
+        use super::*;
+        use crate::layers::limits::{format_duration, parse_duration};
+
+        pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(d) => s.serialize_str(&format_duration(*d)),
+                None => s.serialize_none(),
+            }
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            d.deserialize_option(OptVisitor {
+                expecting: r#"a duration like "90s", "10m", "1h30m" or a number of seconds, or null"#,
+                parse: parse_duration,
+                from_int: |n| match n {
+                    0 => Err("a duration of 0 is never a useful limit".into()),
+                    n => Ok(Duration::from_secs(n)),
+                },
+            })
+        }
+    }
+
+    pub mod count {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(n) => s.serialize_u64(*n),
+                None => s.serialize_none(),
+            }
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+            d.deserialize_option(OptVisitor {
+                expecting: "a whole number (at least 1), or null",
+                parse: |s| {
+                    Err(format!(
+                        "{s:?} is a string; write the number without quotes"
+                    ))
+                },
+                from_int: |n| match n {
+                    0 => Err("a count of 0 would stop everything; at least 1".into()),
+                    n => Ok(n),
+                },
+            })
+        }
+    }
 }
 
 /// Parse a size: a number of bytes, or a number with a unit.
