@@ -4,10 +4,11 @@
 use serde_json::{json, Value};
 
 use crate::config::NetMode;
+use crate::layers::limits::{Cgroup, LimitPlan, Mechanism};
 use crate::plan::LayerPlan;
 use crate::policy::Policy;
 use crate::probe;
-use crate::run::{Enforced, Outcome};
+use crate::run::{Enforced, LimitsOutcome, Outcome};
 
 pub const REPORT_VERSION: u32 = 1;
 
@@ -49,6 +50,103 @@ pub fn start_line(policy: &Policy, enforced: &Enforced) -> String {
     line
 }
 
+/// `  limits: timeout 10s, memory 512M (cgroup v1), cpu_time 5s (rlimit)`,
+/// appended to the start line when limits are asked; empty otherwise.
+pub fn limits_segment(plan: &[LimitPlan], cgroup: Option<&Cgroup>) -> String {
+    if plan.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = plan
+        .iter()
+        .map(|p| match p.mechanism {
+            Mechanism::Supervisor => format!("{} {}", p.limit, p.value),
+            m => format!(
+                "{} {} ({})",
+                p.limit,
+                p.value,
+                mechanism_name(m, cgroup.map(|c| c.version()))
+            ),
+        })
+        .collect();
+    format!("  limits: {}", parts.join(", "))
+}
+
+fn mechanism_name(m: Mechanism, cgroup_version: Option<u8>) -> String {
+    match m {
+        Mechanism::Cgroup => format!("cgroup v{}", cgroup_version.unwrap_or(2)),
+        Mechanism::Rlimit => "rlimit".into(),
+        Mechanism::Supervisor => "bwai".into(),
+        Mechanism::None => "NOT ENFORCED".into(),
+    }
+}
+
+/// The one stderr line that says which limit ended or hampered the run,
+/// e.g. `bwai: killed by memory limit (512M, cgroup v1): 1 process OOM-killed`.
+pub fn verdict_line(out: &LimitsOutcome) -> Option<String> {
+    let value = |name: &str| {
+        out.plan
+            .iter()
+            .find(|p| p.limit == name)
+            .map(|p| match p.mechanism {
+                Mechanism::Supervisor => p.value.clone(),
+                m => format!("{}, {}", p.value, mechanism_name(m, out.cgroup_version)),
+            })
+            .unwrap_or_default()
+    };
+    let events = out.events.unwrap_or_default();
+    let line = match out.tripped {
+        Some("timeout") => format!(
+            "bwai: killed by timeout ({}): every process of the sandbox was ended (exit 124)",
+            value("timeout")
+        ),
+        Some("memory") => format!(
+            "bwai: killed by memory limit ({}): {} process(es) OOM-killed",
+            value("memory"),
+            events.oom_kill.max(1)
+        ),
+        Some("cpu_time") => format!(
+            "bwai: killed by cpu_time limit ({}): SIGXCPU",
+            value("cpu_time")
+        ),
+        Some("file_size") => format!(
+            "bwai: stopped by file_size limit ({}): a write past it raised SIGXFSZ",
+            value("file_size")
+        ),
+        Some("pids") => format!(
+            "bwai: pids limit reached ({}): the kernel refused {} fork(s)",
+            value("pids"),
+            events.pids_max
+        ),
+        Some(other) => format!("bwai: {other} limit reached ({})", value(other)),
+        None if !out.suspected.is_empty() => format!(
+            "bwai: the command failed; it may have hit a limit bwai cannot observe \
+             (the kernel refuses the call inside the command): {}",
+            out.suspected
+                .iter()
+                .map(|l| format!("{l} ({})", value(l)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => return None,
+    };
+    Some(line)
+}
+
+fn limits_json(out: &LimitsOutcome) -> Value {
+    json!({
+        "requested": out.plan,
+        "cgroup": {
+            "version": out.cgroup_version,
+            "paths": out.cgroup_paths,
+            "reason": out.cgroup_reason,
+        },
+        "tripped": out.tripped,
+        "suspected": out.suspected,
+        "events": out.events,
+        "peak_memory": out.peak_memory.map(|(bytes, scope)| json!({"bytes": bytes, "scope": scope})),
+    })
+}
+
 fn layer_json(plan: &LayerPlan, in_force: bool, extra: Value) -> Value {
     let mut v = json!({
         "planned": plan.planned || in_force,
@@ -85,6 +183,7 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
             "seccomp": layer_json(&outcome.plan.seccomp, e.seccomp, json!({"allowed_back": policy.seccomp_allow})),
             "no_new_privs": {"planned": true, "in_force": e.no_new_privs, "reason": Value::Null},
         },
+        "limits": limits_json(&outcome.limits),
         "network": {"mode": policy.net.name()},
         "profiles": policy.profiles,
         "protected": {
@@ -93,7 +192,7 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
             "events": outcome.protection.events,
         },
         "warnings": outcome.warnings,
-        "exit": {"code": outcome.exit_code, "signal": outcome.signal},
+        "exit": {"code": outcome.exit_code, "signal": outcome.signal, "limit": outcome.limits.tripped},
         "duration_ms": outcome.duration_ms as u64,
     })
 }

@@ -560,6 +560,81 @@ fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
     (a, b) >= (major, minor)
 }
 
+// ---------------------------------------------------------------- verdict
+
+/// What the supervisor saw of a finished sandbox, for the verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// The wall-clock time-out fired and bwai killed the sandbox.
+    pub timed_out: bool,
+    /// The sandbox cgroup's counters, when there was one.
+    pub events: Option<CgroupEvents>,
+    /// The signal that killed the command, if one did.
+    pub signal: Option<i32>,
+    /// The command's exit code, if it exited (a shell reports a child
+    /// killed by signal N as 128+N).
+    pub code: Option<i32>,
+}
+
+impl Observed {
+    fn failed(&self) -> bool {
+        self.signal.is_some() || self.code.is_some_and(|c| c != 0) || self.timed_out
+    }
+
+    /// Killed by `sig`, or a shell said one of its children was.
+    fn by(&self, sig: i32) -> bool {
+        self.signal == Some(sig) || self.code == Some(128 + sig)
+    }
+}
+
+/// The limit that tripped, by evidence only: the time-out bwai fired, the
+/// cgroup's OOM-kill and fork-refusal counters, and the signals the kernel
+/// sends at an rlimit (SIGXCPU, SIGXFSZ). Pure. Precedence when several
+/// show: timeout, memory, cpu_time, file_size, pids (the first is the one
+/// that ended the run; refused forks are often a consequence).
+pub fn tripped(plan: &[LimitPlan], seen: &Observed) -> Option<&'static str> {
+    let by = |limit: &str, mechanism: Option<Mechanism>| {
+        plan.iter()
+            .any(|p| p.limit == limit && mechanism.map_or(true, |m| p.mechanism == m))
+    };
+    let events = seen.events.unwrap_or_default();
+    if seen.timed_out && by("timeout", None) {
+        return Some("timeout");
+    }
+    if by("memory", Some(Mechanism::Cgroup))
+        && (events.oom_kill > 0 || (events.memory_max > 0 && seen.signal == Some(libc::SIGKILL)))
+    {
+        return Some("memory");
+    }
+    if by("cpu_time", None) && seen.by(libc::SIGXCPU) {
+        return Some("cpu_time");
+    }
+    if by("file_size", None) && seen.by(libc::SIGXFSZ) {
+        return Some("file_size");
+    }
+    if by("pids", Some(Mechanism::Cgroup)) && events.pids_max > 0 {
+        return Some("pids");
+    }
+    None
+}
+
+/// Limits the command may have hit without leaving evidence bwai can see,
+/// when it failed and `tripped` found nothing: an rlimit makes the kernel
+/// refuse an allocation (RLIMIT_AS), a fork (RLIMIT_NPROC), an open
+/// (RLIMIT_NOFILE) or a write (RLIMIT_FSIZE with SIGXFSZ ignored) inside
+/// the command, which decides itself what to do about it; RLIMIT_CPU's
+/// hard limit kills with a plain SIGKILL. Pure.
+pub fn suspected(plan: &[LimitPlan], seen: &Observed) -> Vec<&'static str> {
+    if !seen.failed() || tripped(plan, seen).is_some() {
+        return Vec::new();
+    }
+    plan.iter()
+        .filter(|p| p.mechanism == Mechanism::Rlimit)
+        .filter(|p| p.limit != "cpu_time" || seen.signal == Some(libc::SIGKILL))
+        .map(|p| p.limit)
+        .collect()
+}
+
 // ---------------------------------------------------------------- rlimits
 
 /// Apply the rlimits of the plan in the calling process (the payload, just
@@ -625,6 +700,10 @@ pub struct CgroupEvents {
     pub oom_kill: u64,
     /// Forks refused because of the pids limit.
     pub pids_max: u64,
+    /// Times the memory limit was hit (v2 memory.events `max`, v1
+    /// memory.failcnt + memory.memsw.failcnt): reclaim, and an OOM kill if
+    /// that was not enough.
+    pub memory_max: u64,
 }
 
 /// A cgroup holding one sandbox. The supervisor creates it before the command
@@ -728,6 +807,17 @@ impl Cgroup {
                 .file("pids", pids_file)
                 .and_then(|f| read_keyed(&f, "max"))
                 .unwrap_or(0),
+            memory_max: match self.version {
+                2 => self
+                    .file("memory", "memory.events")
+                    .and_then(|f| read_keyed(&f, "max")),
+                // With memsw set to the same limit, memsw is hit first.
+                _ => ["memory.failcnt", "memory.memsw.failcnt"]
+                    .iter()
+                    .filter_map(|n| read_number(&self.file("memory", n)?))
+                    .reduce(|a, b| a + b),
+            }
+            .unwrap_or(0),
         }
     }
 
@@ -1606,6 +1696,85 @@ mod tests {
         let json = serde_json::to_string(&plan(&every_limit(), false)[2]).unwrap();
         assert!(json.contains(r#""mechanism":"none""#), "{json}");
         assert!(json.contains(r#""limit":"pids""#), "{json}");
+    }
+
+    fn seen(signal: Option<i32>, code: Option<i32>, events: Option<CgroupEvents>) -> Observed {
+        Observed {
+            timed_out: false,
+            events,
+            signal,
+            code,
+        }
+    }
+
+    #[test]
+    fn the_verdict_names_the_limit_from_evidence() {
+        let cg = plan(&every_limit(), true);
+        let rl = plan(&every_limit(), false);
+        let oom = CgroupEvents {
+            oom_kill: 1,
+            ..Default::default()
+        };
+        let forks = CgroupEvents {
+            pids_max: 7,
+            ..Default::default()
+        };
+        let kill = Some(libc::SIGKILL);
+        assert_eq!(tripped(&cg, &seen(kill, None, Some(oom))), Some("memory"));
+        // Memory killed a child; the shell exited 137.
+        assert_eq!(
+            tripped(&cg, &seen(None, Some(137), Some(oom))),
+            Some("memory")
+        );
+        // No oom_kill counter (old v1): limit hit plus SIGKILL.
+        let hit = CgroupEvents {
+            memory_max: 3,
+            ..Default::default()
+        };
+        assert_eq!(tripped(&cg, &seen(kill, None, Some(hit))), Some("memory"));
+        assert_eq!(tripped(&cg, &seen(None, Some(1), Some(hit))), None);
+        assert_eq!(
+            tripped(&cg, &seen(None, Some(0), Some(forks))),
+            Some("pids")
+        );
+        let xcpu = Some(libc::SIGXCPU);
+        assert_eq!(tripped(&rl, &seen(xcpu, None, None)), Some("cpu_time"));
+        assert_eq!(
+            tripped(&rl, &seen(None, Some(128 + libc::SIGXCPU), None)),
+            Some("cpu_time")
+        );
+        let xfsz = Some(libc::SIGXFSZ);
+        assert_eq!(tripped(&rl, &seen(xfsz, None, None)), Some("file_size"));
+        let timed_out = Observed {
+            timed_out: true,
+            ..seen(kill, None, Some(oom))
+        };
+        assert_eq!(tripped(&cg, &timed_out), Some("timeout"));
+        // Without the limit asked, the same signal is the command's own.
+        assert_eq!(tripped(&[], &seen(xcpu, None, None)), None);
+        assert_eq!(tripped(&rl, &seen(kill, None, None)), None);
+        assert_eq!(tripped(&cg, &seen(None, Some(0), None)), None);
+    }
+
+    #[test]
+    fn rlimits_without_evidence_are_only_suspected_when_the_command_failed() {
+        let rl = plan(&every_limit(), false);
+        assert!(suspected(&rl, &seen(None, Some(0), None)).is_empty());
+        assert_eq!(
+            suspected(&rl, &seen(None, Some(1), None)),
+            ["memory", "file_size", "open_files"]
+        );
+        assert_eq!(
+            suspected(&rl, &seen(Some(libc::SIGKILL), None, None)),
+            ["memory", "cpu_time", "file_size", "open_files"]
+        );
+        // A named verdict leaves nothing to suspect.
+        assert!(suspected(&rl, &seen(Some(libc::SIGXCPU), None, None)).is_empty());
+        let cg = plan(&every_limit(), true);
+        assert_eq!(
+            suspected(&cg, &seen(None, Some(2), Some(CgroupEvents::default()))),
+            ["file_size", "open_files"]
+        );
     }
 
     #[test]
