@@ -753,3 +753,22 @@ fn a_daemon_left_by_the_command_does_not_outlive_bwai() {
         assert!(gone, "{}: daemon survived\n{}", mode.name(), out.describe());
     }
 }
+
+#[test]
+fn doctor_says_which_mechanism_limits_get_here() {
+    let _alone = shared();
+    let env = Env::new();
+    let out = run(env.bwai(Mode::Full, &["doctor", "--json"]));
+    let v: Value = serde_json::from_str(&out.stdout).expect("doctor JSON");
+    let lim = &v["features"]["limits"];
+    let want = if cgroup_expected() {
+        "cgroup"
+    } else {
+        "rlimit"
+    };
+    assert_eq!(lim["mechanism"], want, "{lim:#}");
+    assert_eq!(lim["cgroup"], want == "cgroup");
+    // Without a cgroup, doctor says why and how to get one.
+    assert_eq!(lim["reason"].is_string(), want == "rlimit", "{lim:#}");
+    assert_eq!(lim["fix"].is_string(), want == "rlimit", "{lim:#}");
+}
