@@ -223,6 +223,71 @@ mod tests {
         }
     }
 
+    fn limits_outcome(
+        tripped: Option<&'static str>,
+        suspected: Vec<&'static str>,
+    ) -> LimitsOutcome {
+        use crate::layers::limits::{plan, CgroupEvents, Limits};
+        let limits = Limits {
+            timeout: Some(std::time::Duration::from_secs(600)),
+            memory: Some(512 << 20),
+            ..Limits::default()
+        };
+        LimitsOutcome {
+            plan: plan(&limits, tripped.is_some()),
+            cgroup_version: tripped.map(|_| 1),
+            events: tripped.map(|_| CgroupEvents {
+                oom_kill: 2,
+                ..CgroupEvents::default()
+            }),
+            tripped,
+            suspected,
+            ..LimitsOutcome::default()
+        }
+    }
+
+    #[test]
+    fn the_verdict_line_names_the_limit_its_value_and_mechanism() {
+        assert_eq!(
+            verdict_line(&limits_outcome(Some("memory"), vec![])).unwrap(),
+            "bwai: killed by memory limit (512M, cgroup v1): 2 process(es) OOM-killed"
+        );
+        assert!(verdict_line(&limits_outcome(Some("timeout"), vec![]))
+            .unwrap()
+            .starts_with("bwai: killed by timeout (10m):"));
+        let s = verdict_line(&limits_outcome(None, vec!["memory"])).unwrap();
+        assert!(
+            s.contains("cannot observe") && s.ends_with("memory (512M, rlimit)"),
+            "{s}"
+        );
+        assert_eq!(verdict_line(&limits_outcome(None, vec![])), None);
+    }
+
+    #[test]
+    fn limits_json_has_the_documented_fields() {
+        let v = limits_json(&limits_outcome(Some("memory"), vec![]));
+        for key in [
+            "requested",
+            "cgroup",
+            "tripped",
+            "suspected",
+            "events",
+            "peak_memory",
+        ] {
+            assert!(v.get(key).is_some(), "{key}: {v}");
+        }
+        assert_eq!(v["requested"][1]["limit"], "memory");
+        assert_eq!(v["requested"][1]["mechanism"], "cgroup");
+        assert_eq!(v["requested"][1]["value"], "512M");
+        assert_eq!(v["cgroup"]["version"], 1);
+        assert_eq!(v["events"]["oom_kill"], 2);
+        assert_eq!(
+            limits_segment(&limits_outcome(None, vec![]).plan, None),
+            "  limits: timeout 10m, memory 512M (rlimit)"
+        );
+        assert_eq!(limits_segment(&[], None), "");
+    }
+
     #[test]
     fn start_line_names_what_is_in_force() {
         let e = Enforced {

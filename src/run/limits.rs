@@ -290,3 +290,42 @@ pub fn wait_signal_until(
     }
     Ok(Signal::try_from(n).ok().map(|s| (s, info.si_code <= 0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_for(pids_by_nproc: bool, cgroup: bool) -> Vec<LimitPlan> {
+        limits::plan_with(
+            &Limits {
+                memory: Some(64 << 20),
+                pids: Some(10),
+                ..Limits::default()
+            },
+            Means {
+                cgroup,
+                nproc_per_sandbox: pids_by_nproc,
+            },
+        )
+    }
+
+    #[test]
+    fn a_limit_without_mechanism_fails_require_limits_and_warns() {
+        let (layer, warnings) = judge(&plan_for(false, false), Some("not delegated"));
+        assert!(!layer.planned);
+        assert!(layer.reason.unwrap().contains("`pids` (10)"));
+        assert!(layer.fix.unwrap().contains("not delegated"));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("`memory` (64M) is per process"));
+        assert!(warnings[1].contains("`pids` (10) is not enforced"));
+    }
+
+    #[test]
+    fn every_limit_with_a_mechanism_passes_require_limits() {
+        let (layer, warnings) = judge(&plan_for(true, false), None);
+        assert!(layer.planned);
+        assert_eq!(warnings.len(), 1, "memory per process still warns");
+        let (layer, warnings) = judge(&plan_for(false, true), None);
+        assert!(layer.planned && warnings.is_empty());
+    }
+}

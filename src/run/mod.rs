@@ -277,6 +277,11 @@ pub fn run(
     if stdin_tty {
         reclaim_terminal();
     }
+    if timed_out && signal.is_none() {
+        // Init went with SIGKILL, and the kernel took the pid namespace
+        // (the command with it) the same way.
+        signal = Some(libc::SIGKILL);
+    }
     let seen = crate::layers::limits::Observed {
         timed_out,
         events: None,
