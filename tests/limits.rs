@@ -719,11 +719,22 @@ fn five_hundred_runs_leave_no_process_mount_fd_or_cgroup() {
             &[]
         };
         let mut cmd = env.bwai(mode, &["-q"]);
-        cmd.args(limits)
-            .args(["--", "/bin/true"])
-            .current_dir(&project);
+        cmd.args(limits).current_dir(&project).env("TMPDIR", &tmp);
+        let report = env.root.path().join("report.json");
+        if i == 0 {
+            cmd.arg("--report").arg(&report);
+        }
+        cmd.args(["--", "/bin/true"]);
         let out = run(cmd);
         assert_eq!(out.code(), Some(0), "run {i}\n{}", out.describe());
+        if i == 0 {
+            // The runs with limits really make (and must remove) a cgroup
+            // where this user may have one.
+            let r = Report::read(&report, &out);
+            let paths = r.cgroup_paths();
+            assert_eq!(!paths.is_empty(), cgroup_expected(), "{}", r.0["limits"]);
+            assert!(paths.iter().all(|p| p.to_string_lossy().contains(&hint)));
+        }
     }
     let took = start.elapsed();
     let after = count_leftovers(&hint, &tmp);
