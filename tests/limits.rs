@@ -783,3 +783,48 @@ fn doctor_says_which_mechanism_limits_get_here() {
     assert_eq!(lim["reason"].is_string(), want == "rlimit", "{lim:#}");
     assert_eq!(lim["fix"].is_string(), want == "rlimit", "{lim:#}");
 }
+
+#[test]
+fn the_command_cannot_lower_the_limits_of_processes_outside() {
+    let _alone = shared();
+    for mode in MODES {
+        let env = Env::new();
+        // A process of the same user, outside the sandbox.
+        let mut outside = std::process::Command::new("/bin/sleep")
+            .arg("60")
+            .spawn()
+            .expect("start sleep");
+        let pid = outside.id();
+        let out = run(env.bwai(
+            mode,
+            &[
+                "--",
+                "/usr/bin/prlimit",
+                "--pid",
+                &pid.to_string(),
+                "--cpu=1:1",
+                "--nofile=5:5",
+            ],
+        ));
+        let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+        let _ = outside.kill();
+        let _ = outside.wait();
+        assert_ne!(
+            out.code(),
+            Some(0),
+            "{}: prlimit succeeded\n{}",
+            mode.name(),
+            out.describe()
+        );
+        let cpu = limits
+            .lines()
+            .find(|l| l.starts_with("Max cpu time"))
+            .unwrap_or("");
+        assert!(
+            cpu.contains("unlimited"),
+            "{}: {cpu}\n{}",
+            mode.name(),
+            out.describe()
+        );
+    }
+}

@@ -170,6 +170,11 @@ pub struct Extra {
     /// Refuse AF_INET/AF_INET6/AF_PACKET sockets (network `none` without a
     /// network namespace: Landlock only covers TCP).
     pub deny_inet_sockets: bool,
+    /// Refuse prlimit64 on any process but the caller (pid argument not 0).
+    /// Without a pid namespace every process of the user is in reach, and
+    /// Landlock does not scope prlimit: the command could lower the limits
+    /// of the user's other processes (RLIMIT_CPU 1 kills the editor).
+    pub own_rlimits_only: bool,
 }
 
 /// Build the filters, in the order they are installed.
@@ -190,6 +195,11 @@ pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, St
             })
             .collect();
         rules.insert(libc::SYS_socket, socket_rules);
+    }
+    if extra.own_rlimits_only {
+        // glibc's setrlimit/getrlimit and Go's pass 0 (this process).
+        let other = SeccompRule::new(vec![cond(0, Len::Dword, Op::Ne, 0)]).expect("one condition");
+        rules.insert(libc::SYS_prlimit64, vec![other]);
     }
     let deny = SeccompFilter::new(
         rules,

@@ -369,6 +369,7 @@ fn start(
         seccomp: if plan.seccomp.planned {
             let extra = seccomp::Extra {
                 deny_inet_sockets: !use_ns && policy.net == NetMode::None,
+                own_rlimits_only: !use_ns,
             };
             Some(seccomp::build(&policy.seccomp_allow, &extra).map_err(Error::refused)?)
         } else {
