@@ -554,7 +554,7 @@ fn output_is_streamed_as_it_comes() {
     let _alone = shared();
     for mode in MODES {
         let env = Env::new();
-        let bg = spawn(env.bwai(
+        let mut bg = spawn(env.bwai(
             mode,
             &[
                 "-q",
@@ -572,6 +572,9 @@ fn output_is_streamed_as_it_comes() {
             mode.name(),
             bg.stderr()
         );
+        // End it as CI does (SIGTERM is relayed; bwai cleans up).
+        bg.signal(nix::sys::signal::Signal::SIGTERM);
+        assert!(bg.wait_timeout(Duration::from_secs(10)).is_some());
     }
 }
 
@@ -641,6 +644,23 @@ struct Leftovers {
     tmp_dirs: usize,
 }
 
+/// Directories under /sys/fs/cgroup whose name contains `hint`.
+fn cgroups_named(hint: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                if e.file_name().to_string_lossy().contains(hint) {
+                    found.push(e.path());
+                }
+                stack.push(e.path());
+            }
+        }
+    }
+    found
+}
+
 fn count_leftovers(hint: &str, tmp: &Path) -> Leftovers {
     let bin = fs::canonicalize(bwai_bin()).expect("bwai binary");
     let bwai_procs = fs::read_dir("/proc")
@@ -658,18 +678,7 @@ fn count_leftovers(hint: &str, tmp: &Path) -> Leftovers {
         .lines()
         .count();
     let fds = fs::read_dir("/proc/self/fd").unwrap().count();
-    let mut cgroups = 0;
-    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
-    while let Some(dir) = stack.pop() {
-        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                if e.file_name().to_string_lossy().contains(hint) {
-                    cgroups += 1;
-                }
-                stack.push(e.path());
-            }
-        }
-    }
+    let cgroups = cgroups_named(hint).len();
     let tmp_dirs = fs::read_dir(tmp).unwrap().count();
     Leftovers {
         bwai_procs,
@@ -827,4 +836,43 @@ fn the_command_cannot_lower_the_limits_of_processes_outside() {
             out.describe()
         );
     }
+}
+
+#[test]
+fn the_cgroup_of_a_killed_bwai_is_removed_by_the_next_run() {
+    let _alone = shared();
+    let env = Env::new();
+    let hint = format!("killed{}", std::process::id());
+    let project = env.project.join(&hint);
+    fs::create_dir(&project).unwrap();
+    let marker = unique_marker("killed");
+    // The probe inside this (sub)project: the sandbox shows only that.
+    let p = project.join("limitprobe");
+    fs::copy(probe(&env), &p).unwrap();
+    let mut cmd = env.bwai(
+        Mode::Full,
+        &["-q", "--memory", "256M", "--timeout", "50s", "--"],
+    );
+    cmd.arg(&p)
+        .args(["sleep", "40", &marker])
+        .current_dir(&project);
+    let mut bg = spawn(cmd);
+    assert!(
+        wait_procs_with_marker(&marker, 2, Duration::from_secs(10)),
+        "{}",
+        bg.stderr()
+    );
+    // SIGKILL: bwai cannot clean up; its sandbox dies with it (pdeathsig).
+    bg.signal(nix::sys::signal::Signal::SIGKILL);
+    assert!(bg.wait_timeout(Duration::from_secs(5)).is_some());
+    assert!(
+        wait_no_procs_with_marker(&marker, Duration::from_secs(5)),
+        "the sandbox outlived bwai"
+    );
+    let left = cgroups_named(&hint);
+    assert_eq!(!left.is_empty(), cgroup_expected(), "{left:?}");
+    // The next run with a limit, from any project, removes them.
+    let out = run(env.bwai(Mode::Full, &["-q", "--pids", "64", "--", "/bin/true"]));
+    out.expect_code(0);
+    assert_eq!(cgroups_named(&hint), Vec::<PathBuf>::new());
 }

@@ -1432,9 +1432,54 @@ fn create_v1(parents: &[(PathBuf, Vec<&'static str>)], name: &str) -> Result<Cgr
 }
 
 fn mkdir_cgroup(parent: &Path, name: &str) -> Result<PathBuf, String> {
+    remove_stale(parent);
     let path = parent.join(name);
     fs::create_dir(&path).map_err(|e| format!("creating cgroup {}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// Remove the sandbox cgroups a killed bwai left here (SIGKILL gives it no
+/// chance to clean up; its sandbox dies with it, so they are empty): named
+/// by bwai (`bwai-<hint>-<pid>-<n>`), that bwai no longer running, and no
+/// process inside. Best effort: a reused pid only delays the removal.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(stale_owner) else {
+            continue;
+        };
+        if pid == std::process::id() || process_exists(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let empty =
+            fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|t| t.trim().is_empty());
+        if empty && fs::remove_dir(&path).is_ok() {
+            log::info!("removed the stale sandbox cgroup {}", path.display());
+        }
+    }
+}
+
+/// The pid in a sandbox cgroup's name (`bwai-<hint>-<pid>-<n>`), if it is one.
+fn stale_owner(name: &str) -> Option<u32> {
+    let mut parts = name.strip_prefix("bwai-")?.rsplitn(3, '-');
+    let (n, pid, hint) = (parts.next()?, parts.next()?, parts.next()?);
+    (!hint.is_empty() && n.parse::<u32>().is_ok())
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // EPERM: it exists, as another user's.
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 /// SIGKILL each of `pids`, without the pid-reuse race of plain kill(): a pid
@@ -1939,6 +1984,23 @@ mod tests {
         assert_eq!(read_keyed(&dir, "max"), Some(7));
         assert_eq!(read_keyed(&dir, "oom_group_kill"), None);
         fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_cgroups_are_recognised_by_name_only_when_ours() {
+        assert_eq!(stale_owner("bwai-demo-4242-0"), Some(4242));
+        assert_eq!(stale_owner("bwai-my-project-17-3"), Some(17));
+        assert_eq!(stale_owner(&sandbox_name("x")), Some(std::process::id()));
+        for other in [
+            "bwai-supervisor",
+            "bwai-4242-0",
+            "user.slice",
+            "bwai-a-b-c",
+            "bwai-x-12-",
+        ] {
+            assert_eq!(stale_owner(other), None, "{other}");
+        }
+        assert!(process_exists(std::process::id()));
     }
 
     #[test]
