@@ -35,8 +35,11 @@ project=$(mktemp -d /tmp/bwai-bench-XXXXXX)
 trap 'rm -rf -- "$project"' EXIT
 cd "$project"
 
-names=(true bwai)
-cmds=("/bin/true" "$bwai -q -- /bin/true")
+names=(true bwai bwai-limits)
+# With every limit on: the sandbox cgroup (made, joined and removed, where
+# bwai may make one: as root, or delegated) and six rlimits.
+limit_flags="--timeout 60s --memory 1G --pids 1024 --cpu-time 60 --file-size 1G --open-files 4096"
+cmds=("/bin/true" "$bwai -q -- /bin/true" "$bwai -q $limit_flags -- /bin/true")
 
 if ! "$bwai" -q -- /bin/true; then
     echo "bench.sh: \`$bwai -q -- /bin/true\` fails here; nothing to measure" >&2
@@ -157,6 +160,68 @@ def ratio(a, b):
     if a in stats and b in stats:
         print(f"{a}/{b}: mean {stats[a][0] / stats[b][0]:.2f}x, median {stats[a][1] / stats[b][1]:.2f}x")
 ratio("bwai", "true")
+ratio("bwai-limits", "bwai")
 ratio("bwai", "bwrap")
 ratio("bwai", "bwrap-same")
+PY
+
+# ---------------------------------------------------------------- workload
+# The sandbox's cost on real work: the same syscall-heavy jobs outside, in
+# bwai, and in bwai with every limit on, run interleaved (outside, bwai,
+# bwai-limits, outside, ...) after a warm-up round, BENCH_WORKLOAD_RUNS
+# times (default 10). Inside times include bwai's start-up. Target: within
+# 5% of outside.
+#   find-cat  find /usr | head -n 20000 | xargs cat: getdents, openat, read,
+#             close on 20000 files (every open checked by Landlock, every
+#             syscall by seccomp)
+#   cc        a small C project (40 files) compiled and linked: fork, exec,
+#             mmap, many small reads
+workload_runs=${BENCH_WORKLOAD_RUNS:-10}
+mkdir cproj
+for i in $(seq 1 40); do
+    cat > "cproj/m$i.c" <<C
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int f$i(int n) { char b[64]; int s = 0; for (int k = 0; k < n; k++) { snprintf(b, sizeof b, "%d", k * $i); s += (int)strlen(b); } return s; }
+C
+done
+{
+    echo 'int main(void) { int s = 0;'
+    for i in $(seq 1 40); do echo "extern int f$i(int); s += f$i(10);"; done
+    echo 'return s == 0; }'
+} > cproj/main.c
+find_cat='find /usr -type f -print0 2>/dev/null | head -z -n 20000 | xargs -0 cat >/dev/null 2>&1; true'
+cc_build='cd cproj && rm -f ./*.o prog && for f in ./*.c; do cc -O1 -c "$f" || exit 1; done && cc -o prog ./*.o && ./prog'
+
+echo >&2
+echo "workload: ${workload_runs} interleaved runs each (plus one warm-up round)" >&2
+python3 - "$workload_runs" "$bwai" "$limit_flags" "find-cat" "$find_cat" "cc" "$cc_build" <<'PY'
+import os, shlex, statistics, subprocess, sys, time
+runs, bwai, limit_flags = int(sys.argv[1]), sys.argv[2], shlex.split(sys.argv[3])
+jobs = list(zip(sys.argv[4::2], sys.argv[5::2]))
+variants = [
+    ("outside", lambda w: ["bash", "-c", w]),
+    ("bwai", lambda w: [bwai, "-q", "--", "bash", "-c", w]),
+    ("bwai-limits", lambda w: [bwai, "-q", *limit_flags, "--", "bash", "-c", w]),
+]
+print(f"{'workload':<9} {'variant':<12} {'mean s':>8} {'median s':>9}   ({runs} runs each)")
+for job, script in jobs:
+    times = {v: [] for v, _ in variants}
+    for i in range(runs + 1):  # round 0 warms the page cache
+        for name, argv in variants:
+            t0 = time.perf_counter()
+            r = subprocess.run(argv(script), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            dt = time.perf_counter() - t0
+            if r.returncode != 0:
+                sys.exit(f"{job}/{name} failed ({r.returncode}): {r.stderr.decode()[-500:]}")
+            if i > 0:
+                times[name].append(dt)
+    stats = {n: (statistics.mean(t), statistics.median(t)) for n, t in times.items()}
+    for n, (mean, median) in stats.items():
+        print(f"{job:<9} {n:<12} {mean:>8.3f} {median:>9.3f}")
+    for n in ("bwai", "bwai-limits"):
+        m, md = stats[n][0] / stats["outside"][0], stats[n][1] / stats["outside"][1]
+        verdict = "ok" if md <= 1.05 else "OVER the 5% target"
+        print(f"{job:<9} {n}/outside: mean {m:.3f}x, median {md:.3f}x  ({verdict})")
 PY

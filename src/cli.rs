@@ -2,10 +2,12 @@
 //! meaning of each flag is decided in `policy`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Parser, Subcommand};
 
 use crate::config::{Layer, NetMode};
+use crate::layers::limits;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,7 +25,8 @@ use crate::config::{Layer, NetMode};
         bwai doctor             what protection this kernel gives\n  \
         bwai explain ~/.ssh     what the sandbox would do with a path, and why\n\n\
         Exit status: the command's own; 128+N if killed by signal N; 2 usage or config error; \
-        125 sandbox setup failed or refused; 126 not executable; 127 not found."
+        124 time limit (--timeout); 125 sandbox setup failed or refused; 126 not executable; \
+        127 not found."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -67,13 +70,40 @@ pub struct Cli {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub profile: Vec<String>,
 
-    /// Refuse to run (exit 125) unless these layers are in force.
+    /// Refuse to run (exit 125) unless these layers are in force (`limits`:
+    /// every requested limit has a mechanism that enforces it).
     #[arg(long, value_name = "LAYER,...", value_delimiter = ',')]
     pub require: Vec<Layer>,
 
     /// Write a JSON report of the run to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+
+    /// Wall-clock limit: the whole sandbox is killed at the end of it and
+    /// bwai exits 124 (e.g. 90s, 10m, 1h30m; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = limits::parse_duration, help_heading = "Limits")]
+    pub timeout: Option<Duration>,
+
+    /// Memory of the whole sandbox (cgroup; without one, the address space
+    /// of each process), e.g. 512M, 2G.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size_limit, help_heading = "Limits")]
+    pub memory: Option<u64>,
+
+    /// Processes and threads in the sandbox at once.
+    #[arg(long, value_name = "N", value_parser = limits::parse_count, help_heading = "Limits")]
+    pub pids: Option<u64>,
+
+    /// CPU time of each process (SIGXCPU at the limit), e.g. 30s, 5m.
+    #[arg(long, value_name = "DURATION", value_parser = limits::parse_duration, help_heading = "Limits")]
+    pub cpu_time: Option<Duration>,
+
+    /// Largest file a process may write (SIGXFSZ past it), e.g. 100M.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size_limit, help_heading = "Limits")]
+    pub file_size: Option<u64>,
+
+    /// Open file descriptors of each process.
+    #[arg(long, value_name = "N", value_parser = limits::parse_count, help_heading = "Limits")]
+    pub open_files: Option<u64>,
 
     /// Do not print the start line (warnings are still printed).
     #[arg(short, long)]
@@ -196,6 +226,20 @@ pub struct ExplainArgs {
     /// The program and arguments the policy is for.
     #[arg(last = true, value_name = "PROG ARGS")]
     pub argv: Vec<String>,
+}
+
+impl Cli {
+    /// The limits given as flags (each one overrides the configuration's).
+    pub fn limits(&self) -> limits::Limits {
+        limits::Limits {
+            timeout: self.timeout,
+            memory: self.memory,
+            pids: self.pids,
+            cpu_time: self.cpu_time,
+            file_size: self.file_size,
+            open_files: self.open_files,
+        }
+    }
 }
 
 #[cfg(test)]

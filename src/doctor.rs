@@ -106,6 +106,8 @@ pub fn examine() -> (Capabilities, Option<Blocker>) {
 
 pub fn doctor_json(caps: &Capabilities, blocker: &Option<Blocker>) -> (Value, Mode) {
     let cg = probe::cgroup_state();
+    // Where the limits' cgroup would go (v2, or the v1 hierarchies).
+    let limits_cgroup = crate::layers::limits::cgroup_available();
     let features: serde_json::Map<String, Value> = probe::LANDLOCK_FEATURES
         .iter()
         .map(|(name, abi)| (name.to_string(), json!(caps.landlock_abi >= *abi)))
@@ -153,6 +155,13 @@ pub fn doctor_json(caps: &Capabilities, blocker: &Option<Blocker>) -> (Value, Mo
                 "reason": if !cg.v2 { Some("cgroup v2 is not mounted at /sys/fs/cgroup") }
                           else if !cg.delegated { Some("this user cannot create cgroups here") } else { None },
                 "fix": if cg.v2 && !cg.delegated { Some("run under a delegated systemd scope: systemd-run --user --scope -p Delegate=yes bwai ...") } else { None },
+            },
+            "limits": {
+                "available": true,
+                "cgroup": limits_cgroup.is_ok(),
+                "mechanism": if limits_cgroup.is_ok() { "cgroup" } else { "rlimit" },
+                "reason": limits_cgroup.as_ref().err(),
+                "fix": limits_cgroup.as_ref().err().map(|_| "--memory and --pids bound the whole sandbox only with a cgroup: run bwai as root, or in a delegated cgroup (systemd-run --user --scope -p Delegate=yes bwai ...); without one memory is per process (RLIMIT_AS) and pids needs user namespaces"),
             },
         },
         "mode": if mode == Mode::Unconfined { "refuse" } else { mode.name() },
@@ -234,6 +243,17 @@ pub fn doctor_text(v: &Value) -> String {
         format!("delegated: {}", yes(&cg["delegated"]).to_lowercase()),
     );
 
+    let lim = &f["limits"];
+    row(
+        "limits",
+        "yes",
+        if lim["cgroup"].as_bool() == Some(true) {
+            "cgroup: memory and pids bound the whole sandbox".into()
+        } else {
+            format!("rlimits only: {}", lim["reason"].as_str().unwrap_or(""))
+        },
+    );
+
     let mode = v["mode"].as_str().unwrap_or("?");
     let layers: Vec<&str> = v["layers"]
         .as_array()
@@ -245,7 +265,13 @@ pub fn doctor_text(v: &Value) -> String {
     }
     out.push('\n');
     let mut fixes = Vec::new();
-    for key in ["user_namespaces", "landlock", "seccomp", "cgroup_v2"] {
+    for key in [
+        "user_namespaces",
+        "landlock",
+        "seccomp",
+        "cgroup_v2",
+        "limits",
+    ] {
         if let Some(fix) = f[key]["fix"].as_str() {
             fixes.push(format!("  {key}: {fix}"));
         }

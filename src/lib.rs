@@ -109,6 +109,8 @@ fn dispatch(mut cli: Cli) -> Result<i32> {
         profiles: cli.profile.clone(),
         share_home: cli.dangerously_share_home,
         allow_unconfined: cli.dangerously_run_unconfined,
+        limits: cli.limits(),
+        stdin_tty: run::stdin_is_tty(),
     };
     let host = policy::RealFs::default();
     let policy = policy::build(&config, &request, &caller, &host)?;

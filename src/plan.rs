@@ -59,6 +59,9 @@ pub struct Plan {
     pub namespaces: LayerPlan,
     pub landlock: LayerPlan,
     pub seccomp: LayerPlan,
+    /// Resource limits: planned here, decided by the supervisor once it
+    /// knows whether a cgroup exists (`run`), for `--require limits`.
+    pub limits: LayerPlan,
     pub mode: Mode,
 }
 
@@ -68,6 +71,7 @@ impl Plan {
             Layer::Namespaces => &self.namespaces,
             Layer::Landlock => &self.landlock,
             Layer::Seccomp => &self.seccomp,
+            Layer::Limits => &self.limits,
         }
     }
 
@@ -143,6 +147,7 @@ pub fn plan(
         namespaces,
         landlock,
         seccomp,
+        limits: LayerPlan::yes(),
         mode,
     };
 
@@ -220,6 +225,7 @@ pub fn compensation(
         return c;
     }
     c.seccomp.deny_sysv_ipc = true;
+    c.seccomp.own_rlimits_only = true;
     c.landlock_resolve_unix = landlock_abi.is_some_and(|abi| abi >= 9);
     c.seccomp.deny_unix_sockets = !c.landlock_resolve_unix && !allow_host_unix_sockets;
     let sysv = "System V IPC is refused (the host's objects would be reachable)";

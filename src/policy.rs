@@ -74,6 +74,11 @@ pub struct Request {
     pub profiles: Vec<String>,
     pub share_home: bool,
     pub allow_unconfined: bool,
+    /// Limits given as flags; they override the configuration's.
+    pub limits: crate::layers::limits::Limits,
+    /// bwai's stdin is a terminal. Without one and without a command, the
+    /// shell reads its commands from stdin: no prompt, no job control.
+    pub stdin_tty: bool,
 }
 
 /// Who and where: facts about the caller, gathered by `main`.
@@ -115,6 +120,8 @@ pub struct Policy {
     pub notes: Vec<String>,
     /// The agent profiles applied.
     pub profiles: Vec<String>,
+    /// Resource limits: the configuration's, overridden by the flags.
+    pub limits: crate::layers::limits::Limits,
 }
 
 /// File kinds as far as the policy cares.
@@ -320,8 +327,11 @@ pub fn build(
         (vec![shell.clone(), "-c".into(), cmd.clone()], false)
     } else if !request.argv.is_empty() {
         (request.argv.clone(), false)
-    } else {
+    } else if request.stdin_tty {
         (interactive_argv(&shell), true)
+    } else {
+        // `echo 'make test' | bwai` in CI: a script on stdin, not a session.
+        (vec![shell.clone(), "-s".into()], false)
     };
 
     let env = build_env(config, caller, &shell, interactive);
@@ -352,6 +362,7 @@ pub fn build(
         protected,
         notes,
         profiles,
+        limits: config.limits.overridden_by(&request.limits),
     })
 }
 
@@ -770,10 +781,14 @@ mod tests {
         }
     }
 
+    /// The interactive session (on a terminal).
     fn policy(cwd: &str) -> Result<Policy> {
         build(
             &Config::default(),
-            &Request::default(),
+            &Request {
+                stdin_tty: true,
+                ..Default::default()
+            },
             &caller(cwd),
             &host(),
         )
@@ -932,7 +947,39 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(p.argv, vec!["prog", "a b"]);
-        let p = run(Request::default());
+        let p = run(Request {
+            stdin_tty: true,
+            ..Default::default()
+        });
         assert_eq!(p.argv, vec!["/bin/bash", "--norc", "--noprofile", "-i"]);
+        assert!(p.interactive);
+        // No terminal (CI): the shell runs the script on stdin, no prompt.
+        let p = run(Request::default());
+        assert_eq!(p.argv, vec!["/bin/bash", "-s"]);
+        assert!(!p.interactive);
+        assert!(!p.env.iter().any(|(k, _)| k == "PS1"));
+    }
+
+    #[test]
+    fn limit_flags_override_the_configured_ones() {
+        use crate::layers::limits::Limits;
+        use std::time::Duration;
+        let mut config = Config::default();
+        config.limits.memory = Some(1 << 30);
+        config.limits.pids = Some(100);
+        let req = Request {
+            argv: vec!["make".into()],
+            limits: Limits {
+                memory: Some(256 << 20),
+                timeout: Some(Duration::from_secs(5)),
+                ..Limits::default()
+            },
+            ..Default::default()
+        };
+        let p = build(&config, &req, &caller("/home/u/Projects/foo"), &host()).unwrap();
+        assert_eq!(p.limits.memory, Some(256 << 20));
+        assert_eq!(p.limits.pids, Some(100));
+        assert_eq!(p.limits.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(p.limits.cpu_time, None);
     }
 }

@@ -4,10 +4,11 @@
 use serde_json::{json, Value};
 
 use crate::config::NetMode;
+use crate::layers::limits::{Cgroup, LimitPlan, Mechanism};
 use crate::plan::LayerPlan;
 use crate::policy::Policy;
 use crate::probe;
-use crate::run::{Enforced, Outcome};
+use crate::run::{Enforced, LimitsOutcome, Outcome};
 
 pub const REPORT_VERSION: u32 = 1;
 
@@ -54,6 +55,103 @@ pub fn start_line(policy: &Policy, enforced: &Enforced) -> String {
         line.push_str(&format!("  profile: {}", policy.profiles.join(",")));
     }
     line
+}
+
+/// `  limits: timeout 10s, memory 512M (cgroup v1), cpu_time 5s (rlimit)`,
+/// appended to the start line when limits are asked; empty otherwise.
+pub fn limits_segment(plan: &[LimitPlan], cgroup: Option<&Cgroup>) -> String {
+    if plan.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = plan
+        .iter()
+        .map(|p| match p.mechanism {
+            Mechanism::Supervisor => format!("{} {}", p.limit, p.value),
+            m => format!(
+                "{} {} ({})",
+                p.limit,
+                p.value,
+                mechanism_name(m, cgroup.map(|c| c.version()))
+            ),
+        })
+        .collect();
+    format!("  limits: {}", parts.join(", "))
+}
+
+fn mechanism_name(m: Mechanism, cgroup_version: Option<u8>) -> String {
+    match m {
+        Mechanism::Cgroup => format!("cgroup v{}", cgroup_version.unwrap_or(2)),
+        Mechanism::Rlimit => "rlimit".into(),
+        Mechanism::Supervisor => "bwai".into(),
+        Mechanism::None => "NOT ENFORCED".into(),
+    }
+}
+
+/// The one stderr line that says which limit ended or hampered the run,
+/// e.g. `bwai: killed by memory limit (512M, cgroup v1): 1 process OOM-killed`.
+pub fn verdict_line(out: &LimitsOutcome) -> Option<String> {
+    let value = |name: &str| {
+        out.plan
+            .iter()
+            .find(|p| p.limit == name)
+            .map(|p| match p.mechanism {
+                Mechanism::Supervisor => p.value.clone(),
+                m => format!("{}, {}", p.value, mechanism_name(m, out.cgroup_version)),
+            })
+            .unwrap_or_default()
+    };
+    let events = out.events.unwrap_or_default();
+    let line = match out.tripped {
+        Some("timeout") => format!(
+            "bwai: killed by timeout ({}): every process of the sandbox was ended (exit 124)",
+            value("timeout")
+        ),
+        Some("memory") => format!(
+            "bwai: killed by memory limit ({}): {} process(es) OOM-killed",
+            value("memory"),
+            events.oom_kill.max(1)
+        ),
+        Some("cpu_time") => format!(
+            "bwai: killed by cpu_time limit ({}): SIGXCPU",
+            value("cpu_time")
+        ),
+        Some("file_size") => format!(
+            "bwai: stopped by file_size limit ({}): a write past it raised SIGXFSZ",
+            value("file_size")
+        ),
+        Some("pids") => format!(
+            "bwai: pids limit reached ({}): the kernel refused {} fork(s)",
+            value("pids"),
+            events.pids_max
+        ),
+        Some(other) => format!("bwai: {other} limit reached ({})", value(other)),
+        None if !out.suspected.is_empty() => format!(
+            "bwai: the command failed; it may have hit a limit bwai cannot observe \
+             (the kernel refuses the call inside the command): {}",
+            out.suspected
+                .iter()
+                .map(|l| format!("{l} ({})", value(l)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => return None,
+    };
+    Some(line)
+}
+
+fn limits_json(out: &LimitsOutcome) -> Value {
+    json!({
+        "requested": out.plan,
+        "cgroup": {
+            "version": out.cgroup_version,
+            "paths": out.cgroup_paths,
+            "reason": out.cgroup_reason,
+        },
+        "tripped": out.tripped,
+        "suspected": out.suspected,
+        "events": out.events,
+        "peak_memory": out.peak_memory.map(|(bytes, scope)| json!({"bytes": bytes, "scope": scope})),
+    })
 }
 
 fn layer_json(plan: &LayerPlan, in_force: bool, extra: Value) -> Value {
@@ -106,6 +204,7 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
                 "host": d.host, "port": d.port, "count": d.count, "reason": d.reason,
             })).collect::<Vec<_>>(),
         },
+        "limits": limits_json(&outcome.limits),
         "profiles": policy.profiles,
         "protected": {
             "mechanism": outcome.protection.mechanism,
@@ -114,7 +213,7 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
         },
         "left_behind": outcome.left_behind.iter().map(|f| f.json()).collect::<Vec<_>>(),
         "warnings": outcome.warnings,
-        "exit": {"code": outcome.exit_code, "signal": outcome.signal},
+        "exit": {"code": outcome.exit_code, "signal": outcome.signal, "limit": outcome.limits.tripped},
         "duration_ms": outcome.duration_ms as u64,
     })
 }
@@ -143,7 +242,73 @@ mod tests {
             protected: vec![],
             notes: vec![],
             profiles: vec![],
+            limits: Default::default(),
         }
+    }
+
+    fn limits_outcome(
+        tripped: Option<&'static str>,
+        suspected: Vec<&'static str>,
+    ) -> LimitsOutcome {
+        use crate::layers::limits::{plan, CgroupEvents, Limits};
+        let limits = Limits {
+            timeout: Some(std::time::Duration::from_secs(600)),
+            memory: Some(512 << 20),
+            ..Limits::default()
+        };
+        LimitsOutcome {
+            plan: plan(&limits, tripped.is_some()),
+            cgroup_version: tripped.map(|_| 1),
+            events: tripped.map(|_| CgroupEvents {
+                oom_kill: 2,
+                ..CgroupEvents::default()
+            }),
+            tripped,
+            suspected,
+            ..LimitsOutcome::default()
+        }
+    }
+
+    #[test]
+    fn the_verdict_line_names_the_limit_its_value_and_mechanism() {
+        assert_eq!(
+            verdict_line(&limits_outcome(Some("memory"), vec![])).unwrap(),
+            "bwai: killed by memory limit (512M, cgroup v1): 2 process(es) OOM-killed"
+        );
+        assert!(verdict_line(&limits_outcome(Some("timeout"), vec![]))
+            .unwrap()
+            .starts_with("bwai: killed by timeout (10m):"));
+        let s = verdict_line(&limits_outcome(None, vec!["memory"])).unwrap();
+        assert!(
+            s.contains("cannot observe") && s.ends_with("memory (512M, rlimit)"),
+            "{s}"
+        );
+        assert_eq!(verdict_line(&limits_outcome(None, vec![])), None);
+    }
+
+    #[test]
+    fn limits_json_has_the_documented_fields() {
+        let v = limits_json(&limits_outcome(Some("memory"), vec![]));
+        for key in [
+            "requested",
+            "cgroup",
+            "tripped",
+            "suspected",
+            "events",
+            "peak_memory",
+        ] {
+            assert!(v.get(key).is_some(), "{key}: {v}");
+        }
+        assert_eq!(v["requested"][1]["limit"], "memory");
+        assert_eq!(v["requested"][1]["mechanism"], "cgroup");
+        assert_eq!(v["requested"][1]["value"], "512M");
+        assert_eq!(v["cgroup"]["version"], 1);
+        assert_eq!(v["events"]["oom_kill"], 2);
+        assert_eq!(
+            limits_segment(&limits_outcome(None, vec![]).plan, None),
+            "  limits: timeout 10m, memory 512M (rlimit)"
+        );
+        assert_eq!(limits_segment(&[], None), "");
     }
 
     #[test]

@@ -161,6 +161,8 @@ pub fn config() -> Config {
             allow: Vec::new(),
             dangerously_allow_host_unix_sockets: false,
         },
+        // No limit by default: an agent on a laptop runs as long as it likes.
+        limits: Default::default(),
         profiles: profiles(),
     }
 }

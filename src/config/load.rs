@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -169,6 +170,10 @@ pub fn loosening(before: &Config, after: &Config) -> Option<String> {
             return Some(format!("network_allow adds `{x}`"));
         }
     }
+    // A limit may be lowered or added, never raised or removed.
+    if let Some(why) = before.limits.loosened_by(&after.limits) {
+        return Some(why);
+    }
     for (name, p) in &after.profiles {
         let Some(b) = before.profiles.get(name) else {
             return Some(format!("profiles adds `{name}`"));
@@ -287,7 +292,50 @@ pub struct ConfigFile {
     network_allow: Option<ListPatch<String>>,
     require: Option<ListPatch<Layer>>,
     seccomp: Option<SeccompFile>,
+    limits: Option<LimitsFile>,
     profiles: Option<BTreeMap<String, ProfileFile>>,
+}
+
+/// `"limits": {...}` in a file: a key that is absent keeps the value so
+/// far, `null` removes the limit, a value sets it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    #[serde(default, deserialize_with = "present::duration")]
+    timeout: Option<Option<Duration>>,
+    #[serde(default, deserialize_with = "present::size")]
+    memory: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present::count")]
+    pids: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present::duration")]
+    cpu_time: Option<Option<Duration>>,
+    #[serde(default, deserialize_with = "present::size")]
+    file_size: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present::count")]
+    open_files: Option<Option<u64>>,
+}
+
+/// A key that is present (even as `null`) is `Some`: serde's `default`
+/// covers only the absent ones.
+mod present {
+    use super::*;
+    use crate::layers::limits::form;
+
+    pub fn duration<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<Option<Duration>>, D::Error> {
+        form::duration::deserialize(d).map(Some)
+    }
+    pub fn size<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<Option<u64>>, D::Error> {
+        form::size::deserialize(d).map(Some)
+    }
+    pub fn count<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<Option<u64>>, D::Error> {
+        form::count::deserialize(d).map(Some)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -368,6 +416,27 @@ impl ConfigFile {
             }
             if let Some(allow) = sc.dangerously_allow_host_unix_sockets {
                 config.seccomp.dangerously_allow_host_unix_sockets = allow;
+            }
+        }
+        if let Some(l) = &self.limits {
+            let c = &mut config.limits;
+            if let Some(v) = l.timeout {
+                c.timeout = v;
+            }
+            if let Some(v) = l.memory {
+                c.memory = v;
+            }
+            if let Some(v) = l.pids {
+                c.pids = v;
+            }
+            if let Some(v) = l.cpu_time {
+                c.cpu_time = v;
+            }
+            if let Some(v) = l.file_size {
+                c.file_size = v;
+            }
+            if let Some(v) = l.open_files {
+                c.open_files = v;
             }
         }
         for (name, pf) in self.profiles.iter().flatten() {
@@ -634,6 +703,80 @@ mod tests {
             r#"{"profiles": {"claude": {"network_allow": ["evil.example"]}}}"#
         )
         .is_some());
+    }
+
+    #[test]
+    fn limits_are_read_with_units_and_null_removes_one() {
+        let c = merged(
+            r#"{"limits": {"timeout": "10m", "memory": "512M", "pids": 64, "cpu_time": 30,
+                "file_size": 1048576, "open_files": 256}}"#,
+        )
+        .unwrap();
+        let l = &c.limits;
+        assert_eq!(l.timeout, Some(Duration::from_secs(600)));
+        assert_eq!(l.memory, Some(512 << 20));
+        assert_eq!(l.pids, Some(64));
+        assert_eq!(l.cpu_time, Some(Duration::from_secs(30)));
+        assert_eq!(l.file_size, Some(1 << 20));
+        assert_eq!(l.open_files, Some(256));
+        // A later file: absent keeps, null removes.
+        let mut c2 = c.clone();
+        parse(Path::new("/t"), r#"{"limits": {"memory": null}}"#)
+            .unwrap()
+            .merge_into(&mut c2);
+        assert_eq!(c2.limits.memory, None);
+        assert_eq!(c2.limits.timeout, Some(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn bad_limits_are_errors_with_position() {
+        for (text, words) in [
+            ("{\"limits\": {\n \"memory\": \"12Q\"}}", "unknown unit"),
+            ("{\"limits\": {\n \"timeout\": \"1h30\"}}", "has no unit"),
+            ("{\"limits\": {\n \"pids\": \"64\"}}", "without quotes"),
+            ("{\"limits\": {\n \"pids\": 0}}", "at least 1"),
+            ("{\"limits\": {\n \"memory\": 0}}", "0 bytes"),
+            ("{\"limits\": {\n \"open_files\": -3}}", "negative"),
+            (
+                "{\"limits\": {\n \"memry\": \"1G\"}}",
+                "unknown field `memry`",
+            ),
+            ("{\"limits\": {\n \"cpu_time\": true}}", "a duration"),
+        ] {
+            let e = merged(text).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(
+                e.message.contains("/test/.bwai.json:2:"),
+                "{text}: {}",
+                e.message
+            );
+            assert!(e.message.contains(words), "{text}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_project_may_lower_limits_but_not_raise_or_remove_them() {
+        let mut base = Config::default();
+        base.limits.memory = Some(1 << 30);
+        base.limits.timeout = Some(Duration::from_secs(600));
+        let after = |text: &str| {
+            let mut c = base.clone();
+            parse(Path::new("/p/.bwai.json"), text)
+                .unwrap()
+                .merge_into(&mut c);
+            loosening(&base, &c)
+        };
+        assert_eq!(
+            after(r#"{"limits": {"memory": "512M", "timeout": "1m", "pids": 10}}"#),
+            None
+        );
+        let why = after(r#"{"limits": {"memory": "2G"}}"#).unwrap();
+        assert!(why.contains("raises the limit 1G to 2G"), "{why}");
+        let why = after(r#"{"limits": {"timeout": null}}"#).unwrap();
+        assert!(
+            why.contains("limits.timeout removes the limit 10m"),
+            "{why}"
+        );
     }
 
     #[test]

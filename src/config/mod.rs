@@ -34,6 +34,8 @@ pub enum Layer {
     Namespaces,
     Landlock,
     Seccomp,
+    /// Every requested resource limit has a mechanism that enforces it.
+    Limits,
 }
 
 impl Layer {
@@ -42,6 +44,7 @@ impl Layer {
             Layer::Namespaces => "namespaces",
             Layer::Landlock => "landlock",
             Layer::Seccomp => "seccomp",
+            Layer::Limits => "limits",
         }
     }
 }
@@ -93,6 +96,8 @@ pub struct Config {
     /// Layers that must be in force, or bwai refuses to run.
     pub require: Vec<Layer>,
     pub seccomp: Seccomp,
+    /// Resource limits of the sandbox (CI): `null` is no limit.
+    pub limits: crate::layers::limits::Limits,
     /// Per-agent additions, applied when the agent's command runs, when
     /// asked for with `--profile`, and all of them in the interactive shell.
     pub profiles: BTreeMap<String, Profile>,

@@ -323,6 +323,7 @@ mod tests {
             protected: vec![],
             notes: vec![],
             profiles: vec![],
+            limits: Default::default(),
         }
     }
 

@@ -27,20 +27,225 @@ use nix::unistd::{access, AccessFlags};
 // ---------------------------------------------------------------- requests
 
 /// What the user asked for (from flags and config). `None` means no limit.
+///
+/// In the configuration (and `--dump-config`) sizes and durations are
+/// written as the flags take them (`"512M"`, `"1h30m"`), counts as numbers,
+/// and `null` is no limit (see `form`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Wall clock for the whole sandbox.
+    #[serde(default, with = "form::duration")]
     pub timeout: Option<Duration>,
     /// Bytes of memory for the whole sandbox (cgroup) or per process (rlimit).
+    #[serde(default, with = "form::size")]
     pub memory: Option<u64>,
     /// Tasks (processes and threads) in the sandbox at once.
+    #[serde(default, with = "form::count")]
     pub pids: Option<u64>,
     /// CPU time of each process.
+    #[serde(default, with = "form::duration")]
     pub cpu_time: Option<Duration>,
     /// Largest file a process may write, in bytes.
+    #[serde(default, with = "form::size")]
     pub file_size: Option<u64>,
     /// Open file descriptors per process.
+    #[serde(default, with = "form::count")]
     pub open_files: Option<u64>,
+}
+
+/// The names of the limits, in the order of the `Limits` fields: the same
+/// words as the flags (`--cpu-time`), the config keys and the report.
+pub const NAMES: [&str; 6] = [
+    "timeout",
+    "memory",
+    "pids",
+    "cpu_time",
+    "file_size",
+    "open_files",
+];
+
+impl Limits {
+    /// No limit asked at all.
+    pub fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    /// Each field of `over` that is set replaces ours (flags over config).
+    pub fn overridden_by(&self, over: &Limits) -> Limits {
+        Limits {
+            timeout: over.timeout.or(self.timeout),
+            memory: over.memory.or(self.memory),
+            pids: over.pids.or(self.pids),
+            cpu_time: over.cpu_time.or(self.cpu_time),
+            file_size: over.file_size.or(self.file_size),
+            open_files: over.open_files.or(self.open_files),
+        }
+    }
+
+    /// The first limit `after` removes or raises compared with `self`, as
+    /// a sentence: what a project's configuration may not do. Pure.
+    pub fn loosened_by(&self, after: &Limits) -> Option<String> {
+        fn check<T: PartialOrd + Copy>(
+            name: &str,
+            before: Option<T>,
+            after: Option<T>,
+            show: impl Fn(T) -> String,
+        ) -> Option<String> {
+            match (before, after) {
+                (Some(b), None) => Some(format!("limits.{name} removes the limit {}", show(b))),
+                (Some(b), Some(a)) if a > b => Some(format!(
+                    "limits.{name} raises the limit {} to {}",
+                    show(b),
+                    show(a)
+                )),
+                _ => None,
+            }
+        }
+        check("timeout", self.timeout, after.timeout, format_duration)
+            .or_else(|| check("memory", self.memory, after.memory, format_size))
+            .or_else(|| check("pids", self.pids, after.pids, |n| n.to_string()))
+            .or_else(|| check("cpu_time", self.cpu_time, after.cpu_time, format_duration))
+            .or_else(|| check("file_size", self.file_size, after.file_size, format_size))
+            .or_else(|| {
+                check("open_files", self.open_files, after.open_files, |n| {
+                    n.to_string()
+                })
+            })
+    }
+}
+
+/// Parse a size limit (`--memory`, `--file-size`): a size, more than zero.
+pub fn parse_size_limit(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err(format!(
+            "invalid size {s:?}: a limit of 0 bytes would stop everything"
+        )),
+        n => Ok(n),
+    }
+}
+
+/// Parse a count (`--pids`, `--open-files`): a whole number, at least 1.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err(format!("invalid count {s:?}: must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("invalid count {s:?}: not a whole number (e.g. 64)")),
+    }
+}
+
+/// How limits are written in configuration files: `with = "form::size"` etc.
+/// Sizes: `"512M"` or a number of bytes. Durations: `"90s"` or a number of
+/// seconds. Counts: a number >= 1. `null`: no limit. Written back in the
+/// first form, so a dump reads back to the same limits.
+pub mod form {
+    use std::fmt;
+    use std::time::Duration;
+
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
+
+    /// A visitor for `null`, a string (parsed by `parse`) or an integer
+    /// (turned into the value by `from_int`).
+    struct OptVisitor<T> {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+        from_int: fn(u64) -> Result<T, String>,
+    }
+
+    impl<'de, T> Visitor<'de> for OptVisitor<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            (self.parse)(v).map(Some).map_err(E::custom)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            (self.from_int)(v).map(Some).map_err(E::custom)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            match u64::try_from(v) {
+                Ok(v) => self.visit_u64(v),
+                Err(_) => Err(E::custom(format!("{v} is negative"))),
+            }
+        }
+    }
+
+    pub mod size {
+        use super::*;
+        use crate::layers::limits::{format_size, parse_size_limit};
+
+        pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(b) => s.serialize_str(&format_size(*b)),
+                None => s.serialize_none(),
+            }
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+            d.deserialize_option(OptVisitor {
+                expecting: r#"a size like "512M" or a number of bytes, or null"#,
+                parse: parse_size_limit,
+                from_int: |n| parse_size_limit(&n.to_string()),
+            })
+        }
+    }
+
+    pub mod duration {
+        use super::*;
+        use crate::layers::limits::{format_duration, parse_duration};
+
+        pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(d) => s.serialize_str(&format_duration(*d)),
+                None => s.serialize_none(),
+            }
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            d.deserialize_option(OptVisitor {
+                expecting: r#"a duration like "90s", "10m", "1h30m" or a number of seconds, or null"#,
+                parse: parse_duration,
+                from_int: |n| match n {
+                    0 => Err("a duration of 0 is never a useful limit".into()),
+                    n => Ok(Duration::from_secs(n)),
+                },
+            })
+        }
+    }
+
+    pub mod count {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(n) => s.serialize_u64(*n),
+                None => s.serialize_none(),
+            }
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+            d.deserialize_option(OptVisitor {
+                expecting: "a whole number (at least 1), or null",
+                parse: |s| {
+                    Err(format!(
+                        "{s:?} is a string; write the number without quotes"
+                    ))
+                },
+                from_int: |n| match n {
+                    0 => Err("a count of 0 would stop everything; at least 1".into()),
+                    n => Ok(n),
+                },
+            })
+        }
+    }
 }
 
 /// Parse a size: a number of bytes, or a number with a unit.
@@ -355,6 +560,81 @@ fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
     (a, b) >= (major, minor)
 }
 
+// ---------------------------------------------------------------- verdict
+
+/// What the supervisor saw of a finished sandbox, for the verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// The wall-clock time-out fired and bwai killed the sandbox.
+    pub timed_out: bool,
+    /// The sandbox cgroup's counters, when there was one.
+    pub events: Option<CgroupEvents>,
+    /// The signal that killed the command, if one did.
+    pub signal: Option<i32>,
+    /// The command's exit code, if it exited (a shell reports a child
+    /// killed by signal N as 128+N).
+    pub code: Option<i32>,
+}
+
+impl Observed {
+    fn failed(&self) -> bool {
+        self.signal.is_some() || self.code.is_some_and(|c| c != 0) || self.timed_out
+    }
+
+    /// Killed by `sig`, or a shell said one of its children was.
+    fn by(&self, sig: i32) -> bool {
+        self.signal == Some(sig) || self.code == Some(128 + sig)
+    }
+}
+
+/// The limit that tripped, by evidence only: the time-out bwai fired, the
+/// cgroup's OOM-kill and fork-refusal counters, and the signals the kernel
+/// sends at an rlimit (SIGXCPU, SIGXFSZ). Pure. Precedence when several
+/// show: timeout, memory, cpu_time, file_size, pids (the first is the one
+/// that ended the run; refused forks are often a consequence).
+pub fn tripped(plan: &[LimitPlan], seen: &Observed) -> Option<&'static str> {
+    let by = |limit: &str, mechanism: Option<Mechanism>| {
+        plan.iter()
+            .any(|p| p.limit == limit && mechanism.map_or(true, |m| p.mechanism == m))
+    };
+    let events = seen.events.unwrap_or_default();
+    if seen.timed_out && by("timeout", None) {
+        return Some("timeout");
+    }
+    if by("memory", Some(Mechanism::Cgroup))
+        && (events.oom_kill > 0 || (events.memory_max > 0 && seen.signal == Some(libc::SIGKILL)))
+    {
+        return Some("memory");
+    }
+    if by("cpu_time", None) && seen.by(libc::SIGXCPU) {
+        return Some("cpu_time");
+    }
+    if by("file_size", None) && seen.by(libc::SIGXFSZ) {
+        return Some("file_size");
+    }
+    if by("pids", Some(Mechanism::Cgroup)) && events.pids_max > 0 {
+        return Some("pids");
+    }
+    None
+}
+
+/// Limits the command may have hit without leaving evidence bwai can see,
+/// when it failed and `tripped` found nothing: an rlimit makes the kernel
+/// refuse an allocation (RLIMIT_AS), a fork (RLIMIT_NPROC), an open
+/// (RLIMIT_NOFILE) or a write (RLIMIT_FSIZE with SIGXFSZ ignored) inside
+/// the command, which decides itself what to do about it; RLIMIT_CPU's
+/// hard limit kills with a plain SIGKILL. Pure.
+pub fn suspected(plan: &[LimitPlan], seen: &Observed) -> Vec<&'static str> {
+    if !seen.failed() || tripped(plan, seen).is_some() {
+        return Vec::new();
+    }
+    plan.iter()
+        .filter(|p| p.mechanism == Mechanism::Rlimit)
+        .filter(|p| p.limit != "cpu_time" || seen.signal == Some(libc::SIGKILL))
+        .map(|p| p.limit)
+        .collect()
+}
+
 // ---------------------------------------------------------------- rlimits
 
 /// Apply the rlimits of the plan in the calling process (the payload, just
@@ -420,6 +700,10 @@ pub struct CgroupEvents {
     pub oom_kill: u64,
     /// Forks refused because of the pids limit.
     pub pids_max: u64,
+    /// Times the memory limit was hit (v2 memory.events `max`, v1
+    /// memory.failcnt + memory.memsw.failcnt): reclaim, and an OOM kill if
+    /// that was not enough.
+    pub memory_max: u64,
 }
 
 /// A cgroup holding one sandbox. The supervisor creates it before the command
@@ -523,6 +807,17 @@ impl Cgroup {
                 .file("pids", pids_file)
                 .and_then(|f| read_keyed(&f, "max"))
                 .unwrap_or(0),
+            memory_max: match self.version {
+                2 => self
+                    .file("memory", "memory.events")
+                    .and_then(|f| read_keyed(&f, "max")),
+                // With memsw set to the same limit, memsw is hit first.
+                _ => ["memory.failcnt", "memory.memsw.failcnt"]
+                    .iter()
+                    .filter_map(|n| read_number(&self.file("memory", n)?))
+                    .reduce(|a, b| a + b),
+            }
+            .unwrap_or(0),
         }
     }
 
@@ -1137,9 +1432,54 @@ fn create_v1(parents: &[(PathBuf, Vec<&'static str>)], name: &str) -> Result<Cgr
 }
 
 fn mkdir_cgroup(parent: &Path, name: &str) -> Result<PathBuf, String> {
+    remove_stale(parent);
     let path = parent.join(name);
     fs::create_dir(&path).map_err(|e| format!("creating cgroup {}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// Remove the sandbox cgroups a killed bwai left here (SIGKILL gives it no
+/// chance to clean up; its sandbox dies with it, so they are empty): named
+/// by bwai (`bwai-<hint>-<pid>-<n>`), that bwai no longer running, and no
+/// process inside. Best effort: a reused pid only delays the removal.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(stale_owner) else {
+            continue;
+        };
+        if pid == std::process::id() || process_exists(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let empty =
+            fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|t| t.trim().is_empty());
+        if empty && fs::remove_dir(&path).is_ok() {
+            log::info!("removed the stale sandbox cgroup {}", path.display());
+        }
+    }
+}
+
+/// The pid in a sandbox cgroup's name (`bwai-<hint>-<pid>-<n>`), if it is one.
+fn stale_owner(name: &str) -> Option<u32> {
+    let mut parts = name.strip_prefix("bwai-")?.rsplitn(3, '-');
+    let (n, pid, hint) = (parts.next()?, parts.next()?, parts.next()?);
+    (!hint.is_empty() && n.parse::<u32>().is_ok())
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // EPERM: it exists, as another user's.
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 /// SIGKILL each of `pids`, without the pid-reuse race of plain kill(): a pid
@@ -1403,6 +1743,85 @@ mod tests {
         assert!(json.contains(r#""limit":"pids""#), "{json}");
     }
 
+    fn seen(signal: Option<i32>, code: Option<i32>, events: Option<CgroupEvents>) -> Observed {
+        Observed {
+            timed_out: false,
+            events,
+            signal,
+            code,
+        }
+    }
+
+    #[test]
+    fn the_verdict_names_the_limit_from_evidence() {
+        let cg = plan(&every_limit(), true);
+        let rl = plan(&every_limit(), false);
+        let oom = CgroupEvents {
+            oom_kill: 1,
+            ..Default::default()
+        };
+        let forks = CgroupEvents {
+            pids_max: 7,
+            ..Default::default()
+        };
+        let kill = Some(libc::SIGKILL);
+        assert_eq!(tripped(&cg, &seen(kill, None, Some(oom))), Some("memory"));
+        // Memory killed a child; the shell exited 137.
+        assert_eq!(
+            tripped(&cg, &seen(None, Some(137), Some(oom))),
+            Some("memory")
+        );
+        // No oom_kill counter (old v1): limit hit plus SIGKILL.
+        let hit = CgroupEvents {
+            memory_max: 3,
+            ..Default::default()
+        };
+        assert_eq!(tripped(&cg, &seen(kill, None, Some(hit))), Some("memory"));
+        assert_eq!(tripped(&cg, &seen(None, Some(1), Some(hit))), None);
+        assert_eq!(
+            tripped(&cg, &seen(None, Some(0), Some(forks))),
+            Some("pids")
+        );
+        let xcpu = Some(libc::SIGXCPU);
+        assert_eq!(tripped(&rl, &seen(xcpu, None, None)), Some("cpu_time"));
+        assert_eq!(
+            tripped(&rl, &seen(None, Some(128 + libc::SIGXCPU), None)),
+            Some("cpu_time")
+        );
+        let xfsz = Some(libc::SIGXFSZ);
+        assert_eq!(tripped(&rl, &seen(xfsz, None, None)), Some("file_size"));
+        let timed_out = Observed {
+            timed_out: true,
+            ..seen(kill, None, Some(oom))
+        };
+        assert_eq!(tripped(&cg, &timed_out), Some("timeout"));
+        // Without the limit asked, the same signal is the command's own.
+        assert_eq!(tripped(&[], &seen(xcpu, None, None)), None);
+        assert_eq!(tripped(&rl, &seen(kill, None, None)), None);
+        assert_eq!(tripped(&cg, &seen(None, Some(0), None)), None);
+    }
+
+    #[test]
+    fn rlimits_without_evidence_are_only_suspected_when_the_command_failed() {
+        let rl = plan(&every_limit(), false);
+        assert!(suspected(&rl, &seen(None, Some(0), None)).is_empty());
+        assert_eq!(
+            suspected(&rl, &seen(None, Some(1), None)),
+            ["memory", "file_size", "open_files"]
+        );
+        assert_eq!(
+            suspected(&rl, &seen(Some(libc::SIGKILL), None, None)),
+            ["memory", "cpu_time", "file_size", "open_files"]
+        );
+        // A named verdict leaves nothing to suspect.
+        assert!(suspected(&rl, &seen(Some(libc::SIGXCPU), None, None)).is_empty());
+        let cg = plan(&every_limit(), true);
+        assert_eq!(
+            suspected(&cg, &seen(None, Some(2), Some(CgroupEvents::default()))),
+            ["file_size", "open_files"]
+        );
+    }
+
     #[test]
     fn cpu_seconds_round_up_and_never_zero() {
         assert_eq!(cpu_seconds(Duration::from_millis(1)), 1);
@@ -1565,6 +1984,23 @@ mod tests {
         assert_eq!(read_keyed(&dir, "max"), Some(7));
         assert_eq!(read_keyed(&dir, "oom_group_kill"), None);
         fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_cgroups_are_recognised_by_name_only_when_ours() {
+        assert_eq!(stale_owner("bwai-demo-4242-0"), Some(4242));
+        assert_eq!(stale_owner("bwai-my-project-17-3"), Some(17));
+        assert_eq!(stale_owner(&sandbox_name("x")), Some(std::process::id()));
+        for other in [
+            "bwai-supervisor",
+            "bwai-4242-0",
+            "user.slice",
+            "bwai-a-b-c",
+            "bwai-x-12-",
+        ] {
+            assert_eq!(stale_owner(other), None, "{other}");
+        }
+        assert!(process_exists(std::process::id()));
     }
 
     #[test]

@@ -188,6 +188,11 @@ pub struct Extra {
     /// to the proxy's port, and nothing may go around it by UDP, raw
     /// sockets, SCTP or MPTCP).
     pub inet_stream_only: bool,
+    /// Refuse prlimit64 on any process but the caller (pid argument not 0).
+    /// Without a pid namespace every process of the user is in reach, and
+    /// Landlock does not scope prlimit: the command could lower the limits
+    /// of the user's other processes (RLIMIT_CPU 1 kills the editor).
+    pub own_rlimits_only: bool,
 }
 
 impl Extra {
@@ -313,6 +318,11 @@ pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, St
         for nr in sysv_ipc_syscalls() {
             rules.insert(nr, Vec::new());
         }
+    }
+    if extra.own_rlimits_only {
+        // glibc's setrlimit/getrlimit and Go's pass 0 (this process).
+        let other = SeccompRule::new(vec![cond(0, Len::Dword, Op::Ne, 0)]).expect("one condition");
+        rules.insert(libc::SYS_prlimit64, vec![other]);
     }
     let deny = SeccompFilter::new(
         rules,

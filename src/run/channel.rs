@@ -13,6 +13,9 @@ use nix::unistd::pipe2;
 pub const MAPS_WRITTEN: u8 = b'm';
 pub const GO: u8 = b'g';
 pub const ABORT: u8 = b'a';
+/// Without namespaces: init is in the sandbox cgroup (if any); it may fork
+/// the command.
+pub const PLACED: u8 = b'p';
 
 pub struct Channel {
     /// Children write reports here.

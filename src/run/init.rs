@@ -11,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, getppid, ForkResult, Pid};
 
-use super::channel::{ChildEnd, MAPS_WRITTEN};
+use super::channel::{ChildEnd, MAPS_WRITTEN, PLACED};
 use super::{payload, Launch};
 use crate::layers::{mounts, namespaces, privs};
 
@@ -47,6 +47,11 @@ pub fn main(launch: &Launch, mut chan: ChildEnd, supervisor: Pid) -> ! {
         if getppid() != supervisor {
             exit(125);
         }
+        // The command must be born in the sandbox cgroup: wait until the
+        // supervisor has put us there.
+        if chan.wait_command() != Some(PLACED) {
+            exit(125);
+        }
         // SAFETY: integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
@@ -76,6 +81,7 @@ pub fn main(launch: &Launch, mut chan: ChildEnd, supervisor: Pid) -> ! {
                 if !launch.namespaces {
                     kill_descendants();
                 }
+                report_rusage(&mut chan);
                 exit(code);
             }
             continue;
@@ -142,6 +148,17 @@ fn reap(payload: Pid, chan: &mut ChildEnd) -> Option<i32> {
             Ok(WaitStatus::StillAlive) | Err(_) => return result,
             Ok(_) => {}
         }
+    }
+}
+
+/// The largest resident set of the processes init reaped (the command and
+/// what it started), for the report's peak memory where no cgroup counts it.
+fn report_rusage(chan: &mut ChildEnd) {
+    // SAFETY: rusage is plain data; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: ru is valid for the call.
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } == 0 {
+        chan.report("maxrss", &ru.ru_maxrss.to_string());
     }
 }
 

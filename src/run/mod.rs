@@ -8,13 +8,16 @@
 mod channel;
 mod handoff;
 mod init;
+mod limits;
 mod payload;
+
+pub use limits::LimitsOutcome;
 
 use std::ffi::CString;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -29,7 +32,7 @@ use crate::layers::{landlock, namespaces, privs, protect, seccomp};
 use crate::plan::{self, Mode, Plan};
 use crate::policy::Policy;
 use crate::probe::{self, Capabilities};
-use channel::{Channel, SupervisorEnd, ABORT, GO, MAPS_WRITTEN};
+use channel::{Channel, SupervisorEnd, ABORT, GO, MAPS_WRITTEN, PLACED};
 
 /// Everything the children need, computed before the fork (they get a copy).
 pub struct Launch<'a> {
@@ -51,6 +54,9 @@ pub struct Launch<'a> {
     /// Network `allow` without namespaces: the proxy's socket on the host,
     /// which init closes (only the supervisor serves it).
     pub proxy_listener: Option<RawFd>,
+    /// The limits, and the plan whose rlimits the payload sets.
+    pub limits: crate::layers::limits::Limits,
+    pub limit_plan: Vec<crate::layers::limits::LimitPlan>,
 }
 
 /// What was really in force, as reported by the children.
@@ -82,6 +88,8 @@ pub struct Outcome {
     pub network: Network,
     /// What the run left that would act outside the sandbox.
     pub left_behind: Vec<crate::leftovers::Finding>,
+    /// Each limit's mechanism, which one tripped, peak memory.
+    pub limits: LimitsOutcome,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -124,6 +132,10 @@ struct Started {
     private_tmp: Option<TempDir>,
     /// The proxy's listening socket and the address the command uses.
     proxy: Option<(TcpListener, String)>,
+    /// Which mechanism enforces each limit in this sandbox.
+    limit_plan: Vec<crate::layers::limits::LimitPlan>,
+    /// Without namespaces: the command, to end the sandbox at the time-out.
+    payload: Option<limits::PidFd>,
 }
 
 /// Options that affect only the supervisor's behaviour.
@@ -149,8 +161,17 @@ pub fn run(
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
         .map_err(|e| Error::sys("blocking signals", e))?;
 
+    // The cgroup exists before the sandbox does: init goes in before it
+    // forks the command.
+    let name_hint = policy
+        .project
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let enforcement = limits::Enforcement::prepare(&policy.limits, &name_hint);
+
     let mut started = loop {
-        match start(policy, caps, &plan, &snapshot) {
+        match start(policy, caps, &plan, &snapshot, &enforcement) {
             Ok(s) => break s,
             Err(StartError::Userns { reason, fix }) if plan.namespaces.planned => {
                 log::info!("user namespaces unusable: {reason}; falling back");
@@ -185,6 +206,9 @@ pub fn run(
         } else {
             Mode::Unconfined
         };
+    let (limits_layer, limit_warnings) =
+        limits::judge(&started.limit_plan, enforcement.cgroup_reason.as_deref());
+    plan.limits = limits_layer;
     let refusal = policy
         .require
         .iter()
@@ -206,18 +230,29 @@ pub fn run(
     if let Some(why) = refusal {
         started.chan.send(ABORT);
         let _ = waitpid(started.init, None);
-        return Err(Error::refused(why).with_hint("see `bwai doctor`"));
+        let failing = policy.require.iter().find(|l| !plan.layer(**l).planned);
+        let hint = match (failing, plan.limits.fix.as_deref()) {
+            (Some(crate::config::Layer::Limits), Some(fix)) => fix.to_string(),
+            _ => "see `bwai doctor`".to_string(),
+        };
+        return Err(Error::refused(why).with_hint(hint));
     }
 
     let mut warnings = plan.warnings();
     warnings.append(&mut started.warnings);
     warnings.extend(policy.notes.iter().cloned());
     warnings.extend(snapshot.uncaptured());
+    warnings.extend(enforcement.warnings.iter().cloned());
+    warnings.extend(limit_warnings);
     if policy.net == NetMode::Host {
         log::info!("network: sharing the host's network");
     }
     if !opts.quiet {
-        eprintln!("{}", crate::report::start_line(policy, &started.enforced));
+        eprintln!(
+            "{}{}",
+            crate::report::start_line(policy, &started.enforced),
+            crate::report::limits_segment(&started.limit_plan, enforcement.cgroup.as_ref())
+        );
     }
     for w in &warnings {
         eprintln!("bwai: warning: {w}");
@@ -242,26 +277,75 @@ pub fn run(
     started.chan.send(GO);
 
     let stdin_tty = stdin_is_tty();
-    let status = wait_for(started.init, &set, !stdin_tty);
+    let deadline = enforcement.deadline(Instant::now());
+    let mut timed_out = false;
+    let status = match wait_for(started.init, &set, !stdin_tty, deadline) {
+        Some(status) => status,
+        None => {
+            // The time-out: end every process of the sandbox, then reap init.
+            timed_out = true;
+            let kill_sandbox = |last_resort| {
+                limits::kill_sandbox(
+                    enforcement.cgroup.as_ref(),
+                    started.init,
+                    started.enforced.namespaces.is_some(),
+                    started.payload.as_ref(),
+                    last_resort,
+                )
+            };
+            kill_sandbox(false);
+            let grace = Instant::now() + Duration::from_secs(5);
+            wait_for(started.init, &set, !stdin_tty, Some(grace)).unwrap_or_else(|| {
+                kill_sandbox(true);
+                wait_for(started.init, &set, !stdin_tty, None).unwrap_or(125)
+            })
+        }
+    };
     // Read the children's last words: the command's real status.
     let mut signal = None;
     let mut exit_code = status;
+    let mut payload_code = None;
+    let mut maxrss_kib = None;
     while let Some(line) = started.chan.next_report() {
         let (kind, rest) = line.split_once(' ').unwrap_or((&line, ""));
         match kind {
             "signal" => signal = rest.trim().parse().ok(),
+            "exit" => payload_code = rest.trim().parse().ok(),
+            "maxrss" => maxrss_kib = rest.trim().parse().ok(),
             "exec-failed" => {
                 if let Some((code, msg)) = rest.split_once(' ') {
                     eprintln!("bwai: {msg}");
                     exit_code = code.parse().unwrap_or(127);
                 }
             }
-            "exit" => {}
             other => log::debug!("late report {other}: {rest}"),
         }
     }
     if stdin_tty {
         reclaim_terminal();
+    }
+    if timed_out && signal.is_none() {
+        // Init went with SIGKILL, and the kernel took the pid namespace
+        // (the command with it) the same way.
+        signal = Some(libc::SIGKILL);
+    }
+    let seen = crate::layers::limits::Observed {
+        timed_out,
+        events: None,
+        signal,
+        code: payload_code.or((signal.is_none() && !timed_out).then_some(status)),
+    };
+    let limits = limits::finish(
+        enforcement,
+        started.limit_plan,
+        seen,
+        maxrss_kib.or_else(limits::children_maxrss_kib),
+    );
+    if let Some(line) = crate::report::verdict_line(&limits) {
+        eprintln!("{line}");
+    }
+    if timed_out {
+        exit_code = 124;
     }
     drop(started.private_tmp);
     let denials = proxy.map(|p| p.stop()).unwrap_or_default();
@@ -310,6 +394,7 @@ pub fn run(
             denials,
         },
         left_behind: left.findings,
+        limits,
     })
 }
 
@@ -378,8 +463,10 @@ fn start(
     caps: &Capabilities,
     plan: &Plan,
     snapshot: &protect::Snapshot,
+    enforcement: &limits::Enforcement,
 ) -> std::result::Result<Started, StartError> {
     let use_ns = plan.namespaces.planned;
+    let limit_plan = enforcement.plan(use_ns);
     let private_tmp = if use_ns { None } else { Some(TempDir::new()?) };
     let mut plumbing = ProxyPlumbing::new(policy, use_ns)?;
     let proxy_port = plumbing.port();
@@ -453,6 +540,8 @@ fn start(
             ProxyPlumbing::Host(l) => Some(l.as_raw_fd()),
             _ => None,
         },
+        limits: enforcement.limits.clone(),
+        limit_plan: limit_plan.clone(),
     };
     let chan = Channel::new().map_err(Error::refused)?;
     let supervisor = nix::unistd::getpid();
@@ -515,14 +604,22 @@ fn start(
                 fix: b.fix,
             });
         }
-        chan.send(MAPS_WRITTEN);
     }
+    // Init forks the command only after this: the whole sandbox is born in
+    // its cgroup.
+    if let Err(e) = enforcement.place(init) {
+        let _ = kill(init, Signal::SIGKILL);
+        let _ = waitpid(init, None);
+        return Err(e.into());
+    }
+    chan.send(if use_ns { MAPS_WRITTEN } else { PLACED });
 
     let mut enforced = Enforced {
         namespaces: ns_detail,
         ..Default::default()
     };
     let mut warnings = compensation.warnings.clone();
+    let mut payload = None;
     loop {
         let Some(line) = chan.next_report() else {
             let _ = waitpid(init, None);
@@ -546,6 +643,14 @@ fn start(
                 }
             }
             "nnp" => enforced.no_new_privs = rest.trim() == "1",
+            // Pinned now, while it waits for GO: it cannot have exited.
+            "pid" if !use_ns => {
+                payload = rest
+                    .trim()
+                    .parse()
+                    .ok()
+                    .map(|p| limits::PidFd::open(Pid::from_raw(p)))
+            }
             "fatal-userns" => {
                 let _ = waitpid(init, None);
                 let why = format!("the user namespace cannot build the sandbox: {rest}");
@@ -591,6 +696,8 @@ fn start(
         warnings,
         private_tmp,
         proxy,
+        limit_plan,
+        payload,
     })
 }
 
@@ -615,17 +722,27 @@ fn parse_landlock(text: &str) -> Option<landlock::Outcome> {
     })
 }
 
-/// Wait for init, relaying signals. Returns bwai's exit code.
-fn wait_for(init: Pid, set: &nix::sys::signal::SigSet, relay_terminal_signals: bool) -> i32 {
+/// Wait for init, relaying signals. Returns bwai's exit code, or None when
+/// `deadline` passed first (the time-out).
+fn wait_for(
+    init: Pid,
+    set: &nix::sys::signal::SigSet,
+    relay_terminal_signals: bool,
+    deadline: Option<Instant>,
+) -> Option<i32> {
     loop {
         // A child may have exited before we started waiting: poll first.
         match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
-            Err(_) => return 125,
+            Ok(WaitStatus::Exited(_, code)) => return Some(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(128 + sig as i32),
+            Err(_) => return Some(125),
             _ => {}
         }
-        let Some((sig, from_process)) = init::wait_signal(set) else {
+        let got = match deadline {
+            None => init::wait_signal(set),
+            Some(d) => limits::wait_signal_until(set, d).ok()?,
+        };
+        let Some((sig, from_process)) = got else {
             continue;
         };
         if sig == Signal::SIGCHLD {

@@ -11,7 +11,7 @@ use nix::libc;
 
 use super::channel::{ChildEnd, GO};
 use super::Launch;
-use crate::layers::{landlock, privs, seccomp};
+use crate::layers::{landlock, limits, privs, seccomp};
 
 pub fn main(launch: &Launch, mut chan: ChildEnd) -> ! {
     privs::reset_signals();
@@ -54,6 +54,15 @@ pub fn main(launch: &Launch, mut chan: ChildEnd) -> ! {
             fatal(&mut chan, &e);
         }
         chan.report("seccomp", "1");
+    }
+    // Last, so that a small open_files or memory limit does not starve
+    // the steps above (Landlock opens a descriptor per rule).
+    if let Err(e) = limits::apply_rlimits(&launch.limits, &launch.limit_plan) {
+        fatal(&mut chan, &e);
+    }
+    if !launch.namespaces {
+        // The supervisor's handle to end the sandbox at the time-out.
+        chan.report("pid", &nix::unistd::getpid().to_string());
     }
     chan.report(
         "nnp",
