@@ -700,3 +700,42 @@ fn project_config_may_only_tighten() {
     out.expect_code(2);
     assert!(out.stderr.contains("symlink"), "{}", out.describe());
 }
+
+#[test]
+fn a_killed_runs_private_tmp_is_removed_by_the_next_run() {
+    // Without namespaces the private /tmp is a directory on the host's; a
+    // bwai killed with SIGKILL cannot remove it, so the next run does.
+    let env = Env::new();
+    let tmp = env.root.path().join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let stale = tmp.join("bwai-999999999-AbCdEf"); // above any pid_max
+    let live = tmp.join(format!("bwai-{}-GhIjKl", std::process::id()));
+    let other = tmp.join("bwai-notapid-MnOpQr");
+    for d in [&stale, &live, &other] {
+        fs::create_dir_all(d.join("sub")).unwrap();
+        fs::write(d.join("sub/file"), "left").unwrap();
+    }
+    let mut cmd = env.bwai(Mode::NoUserns, &["-q", "--", "true"]);
+    cmd.env("TMPDIR", &tmp);
+    let out = run(cmd);
+    out.expect_code(0);
+    assert!(
+        !stale.exists(),
+        "the stale private /tmp is still there\n{}",
+        out.describe()
+    );
+    assert!(
+        live.join("sub/file").exists(),
+        "a live bwai's /tmp was removed"
+    );
+    assert!(
+        other.join("sub/file").exists(),
+        "a directory not named by bwai was removed"
+    );
+    // And this run's own is gone too.
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}

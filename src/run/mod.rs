@@ -777,10 +777,46 @@ impl TempDir {
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
             .unwrap_or_else(|| PathBuf::from("/tmp"));
-        let template = base.join("bwai-XXXXXX");
+        remove_stale(&base);
+        // Named after this bwai, so a later run can tell when it is gone.
+        let template = base.join(format!("bwai-{}-XXXXXX", std::process::id()));
         let path = nix::unistd::mkdtemp(&template)
             .map_err(|e| Error::sys(format!("mkdtemp {}", template.display()), e))?;
         Ok(TempDir { path })
+    }
+}
+
+/// Remove the private /tmp of earlier runs whose bwai was killed (SIGKILL
+/// leaves no chance to clean up): ours (same owner), a real directory, and
+/// its bwai no longer running.
+fn remove_stale(base: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let uid = nix::unistd::getuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("bwai-"))
+            .and_then(|rest| rest.rsplit_once('-'))
+            .and_then(|(pid, suffix)| (suffix.len() == 6).then_some(pid))
+            .and_then(|pid| pid.parse::<i32>().ok())
+            .filter(|pid| *pid > 0)
+        else {
+            continue;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != uid {
+            continue;
+        }
+        if kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH) {
+            log::info!("removing {} (its bwai is gone)", entry.path().display());
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
