@@ -89,7 +89,9 @@ impl RealHome {
     fn find(&self, name: &str) -> Option<PathBuf> {
         std::env::split_paths(&self.path)
             .map(|d| d.join(name))
-            .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+            .find(|p| {
+                fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
     }
 
     /// A command with the user's identity, HOME and PATH, nothing else.
@@ -204,7 +206,10 @@ fn agent_runs(name: &str, prefix: &str) {
             out.stderr.contains(&format!("profile: {name}")),
             "the {name} profile was not applied: {ctx}"
         );
-        assert!(!out.stdout.contains(FAKE_KEY) && !out.stdout.contains("KEY-READ"), "key read: {ctx}");
+        assert!(
+            !out.stdout.contains(FAKE_KEY) && !out.stdout.contains("KEY-READ"),
+            "key read: {ctx}"
+        );
         match mode {
             Mode::Full | Mode::NoLandlock => {
                 assert!(out.stdout.contains("SSH-ABSENT"), "~/.ssh visible: {ctx}")
@@ -259,4 +264,321 @@ fn agent_as_argv_finds_its_install_and_profile() {
     assert_eq!(out.code(), Some(0), "{}", out.describe());
     assert_eq!(out.first_line().trim(), expected, "{}", out.describe());
     assert!(out.stderr.contains("profile: codex"), "{}", out.describe());
+}
+
+// ---------------------------------------------------------------- install places
+
+/// One file of a simulated install, relative to the fake home.
+enum Entry {
+    /// An executable script that prints `ran PROGRAM`.
+    Program(&'static str),
+    /// An executable script that runs another path of the home (a shim).
+    Shim(&'static str, &'static str),
+    /// A symbolic link; a target starting with `~/` is made absolute, as
+    /// pipx and uv write them.
+    Link(&'static str, &'static str),
+}
+
+/// Where an installer puts an agent: its files, and the folder the user
+/// adds to PATH.
+struct Layout {
+    what: &'static str,
+    program: &'static str,
+    bin: &'static str,
+    entries: &'static [Entry],
+}
+
+const LAYOUTS: &[Layout] = &[
+    Layout {
+        what: "npm, prefix ~/.npm-global",
+        program: "gemini",
+        bin: "~/.npm-global/bin",
+        entries: &[
+            Entry::Program("~/.npm-global/lib/node_modules/@google/gemini-cli/bundle/gemini.js"),
+            Entry::Link(
+                "~/.npm-global/bin/gemini",
+                "../lib/node_modules/@google/gemini-cli/bundle/gemini.js",
+            ),
+        ],
+    },
+    Layout {
+        what: "npm, prefix ~/.local",
+        program: "claude",
+        bin: "~/.local/bin",
+        entries: &[
+            Entry::Program("~/.local/lib/node_modules/@anthropic-ai/claude-code/cli.js"),
+            Entry::Link(
+                "~/.local/bin/claude",
+                "../lib/node_modules/@anthropic-ai/claude-code/cli.js",
+            ),
+        ],
+    },
+    Layout {
+        what: "nvm",
+        program: "codex",
+        bin: "~/.nvm/versions/node/v22.12.0/bin",
+        entries: &[
+            Entry::Program(
+                "~/.nvm/versions/node/v22.12.0/lib/node_modules/@openai/codex/bin/codex.js",
+            ),
+            Entry::Link(
+                "~/.nvm/versions/node/v22.12.0/bin/codex",
+                "../lib/node_modules/@openai/codex/bin/codex.js",
+            ),
+        ],
+    },
+    Layout {
+        what: "fnm",
+        program: "gemini",
+        bin: "~/.local/share/fnm/node-versions/v22.12.0/installation/bin",
+        entries: &[Entry::Program(
+            "~/.local/share/fnm/node-versions/v22.12.0/installation/bin/gemini",
+        )],
+    },
+    Layout {
+        what: "asdf",
+        program: "codex",
+        bin: "~/.asdf/shims",
+        entries: &[
+            Entry::Program("~/.asdf/installs/nodejs/22.12.0/bin/codex"),
+            Entry::Shim(
+                "~/.asdf/shims/codex",
+                "~/.asdf/installs/nodejs/22.12.0/bin/codex",
+            ),
+        ],
+    },
+    Layout {
+        what: "mise",
+        program: "claude",
+        bin: "~/.local/share/mise/shims",
+        entries: &[
+            Entry::Program("~/.local/share/mise/installs/node/22.12.0/bin/claude"),
+            Entry::Shim(
+                "~/.local/share/mise/shims/claude",
+                "~/.local/share/mise/installs/node/22.12.0/bin/claude",
+            ),
+        ],
+    },
+    Layout {
+        what: "volta",
+        program: "gemini",
+        bin: "~/.volta/bin",
+        entries: &[
+            Entry::Program("~/.volta/tools/image/packages/@google/gemini-cli/bin/gemini"),
+            Entry::Shim(
+                "~/.volta/bin/gemini",
+                "~/.volta/tools/image/packages/@google/gemini-cli/bin/gemini",
+            ),
+        ],
+    },
+    Layout {
+        what: "pnpm",
+        program: "codex",
+        bin: "~/.local/share/pnpm",
+        entries: &[
+            Entry::Program("~/.local/share/pnpm/global/5/node_modules/@openai/codex/bin/codex.js"),
+            Entry::Shim(
+                "~/.local/share/pnpm/codex",
+                "~/.local/share/pnpm/global/5/node_modules/@openai/codex/bin/codex.js",
+            ),
+        ],
+    },
+    Layout {
+        what: "yarn (classic) global",
+        program: "claude",
+        bin: "~/.yarn/bin",
+        entries: &[
+            Entry::Program("~/.config/yarn/global/node_modules/@anthropic-ai/claude-code/cli.js"),
+            Entry::Link(
+                "~/.yarn/bin/claude",
+                "../../.config/yarn/global/node_modules/@anthropic-ai/claude-code/cli.js",
+            ),
+        ],
+    },
+    Layout {
+        what: "bun global",
+        program: "claude",
+        bin: "~/.bun/bin",
+        entries: &[
+            Entry::Program("~/.bun/install/global/node_modules/@anthropic-ai/claude-code/cli.js"),
+            Entry::Link(
+                "~/.bun/bin/claude",
+                "../install/global/node_modules/@anthropic-ai/claude-code/cli.js",
+            ),
+        ],
+    },
+    Layout {
+        what: "Claude Code's native installer",
+        program: "claude",
+        bin: "~/.local/bin",
+        entries: &[
+            Entry::Program("~/.local/share/claude/versions/2.1.0"),
+            Entry::Link(
+                "~/.local/bin/claude",
+                "~/.local/share/claude/versions/2.1.0",
+            ),
+        ],
+    },
+    Layout {
+        what: "pipx 1.1 (Debian 12)",
+        program: "aider",
+        bin: "~/.local/bin",
+        entries: &[
+            Entry::Program("~/.local/pipx/venvs/aider-chat/bin/aider"),
+            Entry::Link(
+                "~/.local/bin/aider",
+                "~/.local/pipx/venvs/aider-chat/bin/aider",
+            ),
+        ],
+    },
+    Layout {
+        what: "pipx >= 1.3",
+        program: "aider",
+        bin: "~/.local/bin",
+        entries: &[
+            Entry::Program("~/.local/share/pipx/venvs/aider-chat/bin/aider"),
+            Entry::Link(
+                "~/.local/bin/aider",
+                "~/.local/share/pipx/venvs/aider-chat/bin/aider",
+            ),
+        ],
+    },
+    Layout {
+        what: "uv tool",
+        program: "aider",
+        bin: "~/.local/bin",
+        entries: &[
+            Entry::Program("~/.local/share/uv/tools/aider-chat/bin/aider"),
+            Entry::Link(
+                "~/.local/bin/aider",
+                "~/.local/share/uv/tools/aider-chat/bin/aider",
+            ),
+        ],
+    },
+    Layout {
+        what: "conda (miniconda3)",
+        program: "aider",
+        bin: "~/miniconda3/bin",
+        entries: &[Entry::Program("~/miniconda3/bin/aider")],
+    },
+    Layout {
+        what: "opencode's installer",
+        program: "opencode",
+        bin: "~/.opencode/bin",
+        entries: &[Entry::Program("~/.opencode/bin/opencode")],
+    },
+    Layout {
+        what: "goose's installer",
+        program: "goose",
+        bin: "~/.local/bin",
+        entries: &[Entry::Program("~/.local/bin/goose")],
+    },
+    Layout {
+        what: "cargo install",
+        program: "goose",
+        bin: "~/.cargo/bin",
+        entries: &[Entry::Program("~/.cargo/bin/goose")],
+    },
+    Layout {
+        what: "Nix profile (a link to the store)",
+        program: "opencode",
+        bin: "~/.nix-profile/bin",
+        entries: &[
+            Entry::Program("~/.store-elsewhere/abc-user-environment/bin/opencode"),
+            Entry::Link("~/.nix-profile", "~/.store-elsewhere/abc-user-environment"),
+        ],
+    },
+    Layout {
+        what: "Homebrew in the home (~/.linuxbrew)",
+        program: "codex",
+        bin: "~/.linuxbrew/bin",
+        entries: &[
+            Entry::Program("~/.linuxbrew/Cellar/codex/0.171.0/bin/codex"),
+            Entry::Link(
+                "~/.linuxbrew/bin/codex",
+                "../Cellar/codex/0.171.0/bin/codex",
+            ),
+        ],
+    },
+];
+
+fn in_home(env: &Env, rel: &str) -> PathBuf {
+    env.home
+        .join(rel.strip_prefix("~/").expect("layout paths start with ~/"))
+}
+
+/// Builds the layout in the fake home; returns the program's real file.
+fn install(env: &Env, layout: &Layout) -> PathBuf {
+    let mut real = None;
+    for entry in layout.entries {
+        match entry {
+            Entry::Program(path) => {
+                let p = in_home(env, path);
+                write_file(
+                    &p,
+                    &format!("#!/bin/sh\necho ran {}\n", layout.program),
+                    0o755,
+                );
+                real = Some(p);
+            }
+            Entry::Shim(path, target) => {
+                let target = in_home(env, target);
+                write_file(
+                    &in_home(env, path),
+                    &format!("#!/bin/sh\nexec '{}' \"$@\"\n", target.display()),
+                    0o755,
+                );
+            }
+            Entry::Link(path, target) => {
+                let link = in_home(env, path);
+                fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+                let target = match target.strip_prefix("~/") {
+                    Some(_) => in_home(env, target),
+                    None => PathBuf::from(target),
+                };
+                std::os::unix::fs::symlink(&target, &link).expect("symlink");
+            }
+        }
+    }
+    real.expect("every layout has its program")
+}
+
+/// The places where installers put agents are visible read-only with zero
+/// config: the program runs from the folder its installer told the user to
+/// put on PATH, in every mode, and cannot be rewritten from inside (it runs
+/// outside the sandbox later).
+#[test]
+fn install_places_of_agents_are_visible_and_read_only() {
+    let mut failures = Vec::new();
+    for layout in LAYOUTS {
+        let env = Env::new();
+        let real = install(&env, layout);
+        let system_path =
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let mut dirs = vec![in_home(&env, layout.bin)];
+        dirs.extend(std::env::split_paths(&system_path));
+        let path = std::env::join_paths(dirs).expect("PATH");
+        let script = format!(
+            "{} || exit 90\nif echo 'echo planted' >> '{}'; then echo REWROTE; fi",
+            layout.program,
+            real.display()
+        );
+        for mode in all_modes() {
+            let out = run(env.bwai(mode, &["-c", &script]).env("PATH", &path));
+            let what = format!("{} in mode {}", layout.what, mode.name());
+            if out.code() != Some(0) || out.first_line() != format!("ran {}", layout.program) {
+                failures.push(format!("{what}: does not run\n{}", out.describe()));
+            } else if out.stdout.contains("REWROTE") {
+                failures.push(format!(
+                    "{what}: install place writable\n{}",
+                    out.describe()
+                ));
+            }
+        }
+        let after = fs::read_to_string(&real).expect("read the program");
+        if after.contains("planted") {
+            failures.push(format!("{}: rewritten from inside: {after}", layout.what));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
