@@ -86,7 +86,8 @@ fi
 # places. For root (ci/test.sh's first pass) and for $TEST_USER (its second):
 # each run of the suite finds them in the home of the user it runs as.
 # Unpinned, as a user would: npm picks the newest version whose `engines`
-# this Node.js satisfies. A registry failure is retried once, then fails.
+# this Node.js satisfies. A registry failure is retried once, then fails;
+# each attempt has a time limit (a normal install takes 20-80 s).
 AGENT_NPM_PACKAGES=(@anthropic-ai/claude-code @google/gemini-cli @openai/codex)
 AGENT_NPM_BINS=(claude gemini codex)
 
@@ -135,14 +136,14 @@ install_agents() {
     else
         echo "ci/setup.sh: installing ${AGENT_NPM_PACKAGES[*]} for $user into ~/.npm-global"
         retry "npm install for $user" as_user "$user" \
-            "timeout 900 npm install --global --prefix ~/.npm-global --no-fund --no-audit ${AGENT_NPM_PACKAGES[*]}"
+            "timeout 300 npm install --global --prefix ~/.npm-global --no-fund --no-audit ${AGENT_NPM_PACKAGES[*]}"
     fi
     if as_user "$user" "aider --version >/dev/null 2>&1"; then
         echo "ci/setup.sh: aider already installed for $user"
     else
         echo "ci/setup.sh: installing aider-chat for $user with pipx"
         retry "pipx install aider-chat for $user" as_user "$user" \
-            "timeout 900 pipx install --force aider-chat"
+            "timeout 420 pipx install --force aider-chat"
     fi
     as_user "$user" "${check}aider --version >/dev/null" || {
         echo "ci/setup.sh: the agent CLIs do not run for $user after installing them" >&2
