@@ -24,22 +24,43 @@ pub fn config() -> Config {
                 "/libx32",
                 "/opt",
                 "/nix/store",
-                // Where agents and tools are commonly installed by the user.
+                "/home/linuxbrew/.linuxbrew",
+                // Where agents and tools are commonly installed by the user
+                // (tests/agents.rs builds each layout). Read-only: they run
+                // outside the sandbox later.
                 "~/.local/bin",
                 "~/.local/lib",
-                "~/.nvm",
+                // Node.js and its global packages: npm's prefix, version
+                // managers, other package managers' global folders.
                 "~/.npm-global",
+                "~/.nvm",
+                "~/.local/share/fnm",
+                "~/.asdf",
+                "~/.local/share/mise",
+                "~/.volta",
+                "~/.local/share/pnpm",
+                "~/.yarn/bin",
+                "~/.config/yarn/global",
                 "~/.bun/bin",
+                "~/.bun/install/global",
+                "~/.deno/bin",
+                // Rust, Go.
                 "~/.cargo/bin",
                 "~/.rustup",
-                "~/.pyenv",
-                "~/.volta",
-                "~/.deno/bin",
                 "~/go/bin",
+                // Python: pyenv, pipx (1.1 and >= 1.3), uv, conda.
+                "~/.pyenv",
                 "~/.local/pipx",
+                "~/.local/share/pipx",
                 "~/.local/share/uv/tools",
                 "~/.local/share/uv/python",
-                "~/.local/share/pnpm",
+                "~/miniconda3",
+                "~/miniforge3",
+                "~/anaconda3",
+                // Homebrew installed in the home; Nix's per-user profile
+                // (a link into /nix/store).
+                "~/.linuxbrew",
+                "~/.nix-profile",
                 // Dotfiles that configure tools but hold no secret.
                 "~/.gitconfig",
                 "~/.config/git/config",

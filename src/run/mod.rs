@@ -16,7 +16,7 @@ pub use limits::LimitsOutcome;
 use std::ffi::CString;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -474,6 +474,7 @@ fn start(
     if let Some(t) = &private_tmp {
         env.retain(|(k, _)| k != "TMPDIR");
         env.push(("TMPDIR".into(), t.path.to_string_lossy().into_owned()));
+        fallback_caches(&mut env, &t.path);
     }
     if let Some(port) = proxy_port {
         for (k, v) in handoff::proxy_env(port) {
@@ -763,6 +764,25 @@ fn reclaim_terminal() {
     unsafe {
         libc::signal(libc::SIGTTOU, libc::SIG_IGN);
         libc::tcsetpgrp(0, libc::getpgrp());
+    }
+}
+
+/// Without namespaces there is no private home: the real one is there, and
+/// Landlock lets nothing of it be written. Tools that keep a cache in the
+/// home (npm fails outright without one; pip and cargo degrade) get one in
+/// the run's private temporary directory instead, as the tmpfs home gives
+/// them with namespaces: writable, gone after the run. A value the user set
+/// (`env.set`, or an allowed variable) is kept.
+fn fallback_caches(env: &mut Vec<(String, String)>, private_tmp: &Path) {
+    for (var, dir) in [
+        ("XDG_CACHE_HOME", "cache"),  // pip, uv, go, yarn, most tools
+        ("npm_config_cache", "npm"),  // ~/.npm
+        ("CARGO_HOME", "cargo-home"), // ~/.cargo/registry, git checkouts
+    ] {
+        if !env.iter().any(|(k, _)| k == var) {
+            let value = private_tmp.join(dir).to_string_lossy().into_owned();
+            env.push((var.into(), value));
+        }
     }
 }
 
