@@ -107,8 +107,25 @@ collect_artifacts() {
     echo "copied to $ci_dir"
 }
 
+# Tests that cannot run as $TEST_USER, and why (TEST-EXE/TEST-NAME). Each
+# still runs, and must pass, in the root pass above; here it is left out
+# out loud, never counted as passing.
+declare -A not_as_test_user=(
+    [devtools/git_safe_directory_from_gitconfig_is_honoured]="needs root to give the project another owner"
+    [devtools/cargo_builds_offline_in_the_project]="rustup is per user, and $TEST_USER has no Rust toolchain"
+)
+
 run_as_test_user() {
     local exe=$1
+    local name=${exe##*/}
+    local skips=()
+    local key
+    for key in "${!not_as_test_user[@]}"; do
+        if [ "${key%%/*}" = "$name" ]; then
+            echo "NOT RUN as $TEST_USER: ${key#*/}: ${not_as_test_user[$key]}"
+            skips+=(--skip "${key#*/}" --exact)
+        fi
+    done
     (
         cd "$ci_dir"
         runuser -u "$TEST_USER" -- env -i \
@@ -119,7 +136,7 @@ run_as_test_user() {
             BWAI_BIN="$ci_dir/bin/bwai" \
             BWAI_HELPERS="$ci_dir/examples" \
             BWAI_MUST_WORK=1 \
-            "$exe" --test-threads=2
+            "$exe" --test-threads=2 "${skips[@]}"
     )
 }
 
