@@ -123,9 +123,13 @@ run_as_test_user() {
     for key in "${!not_as_test_user[@]}"; do
         if [ "${key%%/*}" = "$name" ]; then
             echo "NOT RUN as $TEST_USER: ${key#*/}: ${not_as_test_user[$key]}"
-            skips+=(--skip "${key#*/}" --exact)
+            skips+=(--skip "${key#*/}")
         fi
     done
+    # Names are matched whole, not as substrings.
+    if [ "${#skips[@]}" -gt 0 ]; then
+        skips+=(--exact)
+    fi
     (
         cd "$ci_dir"
         runuser -u "$TEST_USER" -- env -i \

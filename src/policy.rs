@@ -471,18 +471,36 @@ fn network_allow(
     Ok(list)
 }
 
-/// The program a command string starts with: `FOO=1 exec claude -p x` -> `claude`.
+/// The program a command string starts with: `FOO=1 exec claude -p x`,
+/// `timeout 20m nice -n 5 claude`, `npx codex` -> the agent's name. Wrappers
+/// that run their argument are looked through, with their options and
+/// numeric arguments (durations, niceness).
 pub(crate) fn first_program(command: &str) -> Option<String> {
-    command
-        .split_whitespace()
-        .find(|w| !w.contains('=') && !matches!(*w, "exec" | "env" | "command" | "nohup" | "time"))
-        .map(|w| {
-            w.rsplit('/')
-                .next()
-                .unwrap_or(w)
-                .trim_matches(|c| c == '\'' || c == '"')
-                .to_string()
-        })
+    const WRAPPERS: &[&str] = &[
+        "exec", "env", "command", "nohup", "time", "timeout", "nice", "ionice", "stdbuf", "setsid",
+        "npx", "bunx", "pnpx", "uvx", "pipx",
+    ];
+    let name = |w: &str| {
+        w.trim_matches(|c| c == '\'' || c == '"')
+            .rsplit('/')
+            .next()
+            .unwrap_or(w)
+            .to_string()
+    };
+    let mut after_wrapper = false;
+    for w in command.split_whitespace() {
+        let bare = name(w);
+        let numeric = bare.starts_with(|c: char| c.is_ascii_digit());
+        if w.contains('=') || (after_wrapper && (bare.starts_with('-') || numeric)) {
+            continue;
+        }
+        if WRAPPERS.contains(&bare.as_str()) || (after_wrapper && bare == "run") {
+            after_wrapper = true;
+            continue;
+        }
+        return Some(bare);
+    }
+    None
 }
 
 /// Which profiles apply: those asked for, those whose command is run, and
@@ -700,6 +718,28 @@ fn build_env(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_program_is_found_behind_wrappers() {
+        for (command, program) in [
+            ("claude -p hi", "claude"),
+            ("FOO=1 exec claude", "claude"),
+            ("timeout 20m nice -n 5 claude --version", "claude"),
+            ("env -i HOME=/x /usr/local/bin/codex exec", "codex"),
+            ("npx gemini", "gemini"),
+            ("pipx run aider --help", "aider"),
+            ("'claude' -c", "claude"),
+            ("make test", "make"),
+            ("echo claude", "echo"),
+        ] {
+            assert_eq!(
+                first_program(command).as_deref(),
+                Some(program),
+                "{command}"
+            );
+        }
+        assert_eq!(first_program("  "), None);
+    }
     use std::collections::BTreeMap;
 
     /// A fake host: paths -> kind; links -> target.
