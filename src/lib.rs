@@ -112,6 +112,22 @@ fn dispatch(mut cli: Cli) -> Result<i32> {
         limits: cli.limits(),
         stdin_tty: run::stdin_is_tty(),
     };
+    if explain.is_none() {
+        // The agent's state folders, so that its login outlives the run.
+        let folders = policy::state_folders(&config, &request)?;
+        let (made, failed) = layers::protect::create_folders(&caller.home, &folders);
+        for dir in made {
+            if !cli.quiet {
+                eprintln!(
+                    "bwai: created {} for the agent's state (it stays after the run)",
+                    dir.display()
+                );
+            }
+        }
+        for why in failed {
+            eprintln!("bwai: warning: the agent's state folder was not created: {why}");
+        }
+    }
     let host = policy::RealFs::default();
     let policy = policy::build(&config, &request, &caller, &host)?;
     if let Some(what) = explain {

@@ -503,6 +503,29 @@ pub(crate) fn first_program(command: &str) -> Option<String> {
     None
 }
 
+/// The agents' state folders to create before this run (relative to the
+/// home), for the profiles that apply: see `Profile::create`.
+pub fn state_folders(config: &Config, request: &Request) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    // The interactive shell applies every profile, for any agent started
+    // there: that is no reason to litter the home with all their folders.
+    let interactive = request.command.is_none() && request.argv.is_empty();
+    for name in active_profiles(config, request)? {
+        if interactive && !request.profiles.contains(&name) {
+            continue;
+        }
+        for entry in &config.profiles[&name].create {
+            if let Some(rel) = entry.strip_prefix("~/") {
+                let rel = PathBuf::from(rel);
+                if !out.contains(&rel) {
+                    out.push(rel);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Which profiles apply: those asked for, those whose command is run, and
 /// every one in the interactive shell (any agent may be started there).
 fn active_profiles(config: &Config, request: &Request) -> Result<Vec<String>> {

@@ -739,3 +739,49 @@ fn a_killed_runs_private_tmp_is_removed_by_the_next_run() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
 }
+
+#[test]
+fn an_agents_state_folder_is_made_so_its_login_outlives_the_run() {
+    use std::os::unix::fs::PermissionsExt;
+    for mode in all_modes() {
+        let env = Env::new();
+        let claude = env.home.join(".claude");
+        // No agent, no folder.
+        run(env.bwai(mode, &["-q", "--", "true"])).expect_code(0);
+        assert!(!claude.exists(), "{mode:?}: made without its agent");
+
+        let out = run(env.bwai(
+            mode,
+            &[
+                "--profile=claude",
+                "--",
+                "sh",
+                "-c",
+                "echo token > ~/.claude/login",
+            ],
+        ));
+        out.expect_code(0);
+        assert_eq!(
+            fs::read_to_string(claude.join("login")).unwrap_or_default(),
+            "token\n",
+            "{mode:?}: the login did not outlive the run\n{}",
+            out.describe()
+        );
+        let perms = fs::metadata(&claude).unwrap().permissions().mode() & 0o777;
+        assert_eq!(perms, 0o700, "{mode:?}");
+        assert!(out.stderr.contains("created"), "{}", out.describe());
+
+        // Never made through a symlink: ~/.config points elsewhere.
+        let elsewhere = env.root.path().join("elsewhere");
+        fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, env.home.join(".config")).unwrap();
+        let out = run(env.bwai(mode, &["--profile=goose", "--", "true"]));
+        out.expect_code(0);
+        assert!(
+            out.stderr.contains(".config is a symlink or not a folder"),
+            "{mode:?}\n{}",
+            out.describe()
+        );
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0, "{mode:?}");
+    }
+}

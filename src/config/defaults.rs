@@ -212,6 +212,7 @@ fn profile(commands: &[&str], read_only: &[&str], read_write: &[&str], env: &[&s
         read_write: strings(read_write),
         env: strings(env),
         network_allow: Vec::new(),
+        create: Vec::new(),
     }
 }
 
@@ -311,6 +312,29 @@ pub fn profiles() -> BTreeMap<String, Profile> {
         "aider".into(),
         profile(&["aider"], &[], &["~/.aider"], &aider_env),
     );
+    // The state folders each agent keeps its login and history in: made if
+    // missing, so that a first run inside the sandbox is not forgotten.
+    for (name, folders) in [
+        ("claude", &["~/.claude"][..]),
+        ("gemini", &["~/.gemini"][..]),
+        ("codex", &["~/.codex"][..]),
+        (
+            "goose",
+            &[
+                "~/.config/goose",
+                "~/.local/share/goose",
+                "~/.local/state/goose",
+            ][..],
+        ),
+        (
+            "opencode",
+            &["~/.config/opencode", "~/.local/share/opencode"][..],
+        ),
+    ] {
+        if let Some(profile) = p.get_mut(name) {
+            profile.create = strings(folders);
+        }
+    }
     // The model APIs each agent needs in the `allow` network mode.
     let many = ["@anthropic", "@openai", "@google"];
     for (name, hosts) in [

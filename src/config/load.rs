@@ -184,6 +184,7 @@ pub fn loosening(before: &Config, after: &Config) -> Option<String> {
             ("read_write", &b.read_write, &p.read_write),
             ("env", &b.env, &p.env),
             ("network_allow", &b.network_allow, &p.network_allow),
+            ("create", &b.create, &p.create),
         ] {
             if key == "network_allow" && before.network != NetMode::Allow {
                 continue;
@@ -346,6 +347,7 @@ struct ProfileFile {
     read_write: Option<ListPatch<String>>,
     env: Option<ListPatch<String>>,
     network_allow: Option<ListPatch<String>>,
+    create: Option<ListPatch<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -448,6 +450,7 @@ impl ConfigFile {
                 (&pf.read_write, &mut profile.read_write),
                 (&pf.env, &mut profile.env),
                 (&pf.network_allow, &mut profile.network_allow),
+                (&pf.create, &mut profile.create),
             ] {
                 if let Some(p) = patch {
                     p.apply(target);
@@ -547,6 +550,28 @@ fn validate(config: &Config, path: &Path, text: &str) -> Result<()> {
         for p in profile.read_only.iter().chain(&profile.read_write) {
             if let Err(why) = check_path(p) {
                 return fail(p, format!("profiles.{name}: path `{p}` {why}"));
+            }
+        }
+        for p in &profile.create {
+            let ok = p.strip_prefix("~/").is_some_and(|rel| {
+                !rel.is_empty()
+                    && rel
+                        .split('/')
+                        .all(|c| !c.is_empty() && c != "." && c != "..")
+            }) && !p.contains('\0');
+            if !ok {
+                return fail(
+                    p,
+                    format!("profiles.{name}: create entry `{p}` must be a folder in the home, like `~/.claude`"),
+                );
+            }
+            if !profile.read_write.contains(p) {
+                return fail(
+                    p,
+                    format!(
+                        "profiles.{name}: create entry `{p}` must also be in its read_write list"
+                    ),
+                );
             }
         }
         for c in &profile.commands {
@@ -703,6 +728,32 @@ mod tests {
             r#"{"profiles": {"claude": {"network_allow": ["evil.example"]}}}"#
         )
         .is_some());
+    }
+
+    #[test]
+    fn profile_folders_to_create_are_home_folders_it_also_grants() {
+        let e = merged(r#"{"profiles": {"mine": {"create": ["~/.mine"]}}}"#).unwrap_err();
+        assert!(e.message.contains("read_write"), "{}", e.message);
+        for bad in ["/etc/x", "~/", "~/../x", "~/a/./b", "relative"] {
+            let text = format!(
+                r#"{{"profiles": {{"mine": {{"read_write": ["{bad}"], "create": ["{bad}"]}}}}}}"#
+            );
+            assert!(merged(&text).is_err(), "{bad}");
+        }
+        let c =
+            merged(r#"{"profiles": {"mine": {"read_write": ["~/.mine"], "create": ["~/.mine"]}}}"#)
+                .unwrap();
+        assert_eq!(c.profiles["mine"].create, ["~/.mine"]);
+        // A project may not make folders in the user's home.
+        let base = Config::default();
+        let mut after = base.clone();
+        parse(
+            Path::new("/p/.bwai.json"),
+            r#"{"profiles": {"claude": {"create": ["~/.bashrc.d"]}}}"#,
+        )
+        .unwrap()
+        .merge_into(&mut after);
+        assert!(loosening(&base, &after).unwrap().contains("create"));
     }
 
     #[test]

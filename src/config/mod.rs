@@ -118,6 +118,11 @@ pub struct Profile {
     /// Hosts the agent needs in the `allow` network mode (its model's API).
     #[serde(default)]
     pub network_allow: Vec<String>,
+    /// State folders (`~/...`, also in `read_write`) that bwai creates, 0700,
+    /// before a run when they are missing, so that the agent's login and
+    /// history outlive the run instead of going with the empty home.
+    #[serde(default)]
+    pub create: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -185,6 +185,75 @@ pub fn resolve(project: &Path, home: &Path, names: &[String]) -> Resolution {
     r
 }
 
+/// Create the folders `rels` beneath `home` (0700 each level made), never
+/// following a symlink on the way: an agent's state folder that exists
+/// neither as a folder nor at all is not made through a link somewhere
+/// else. Returns what was made, and what could not be (with why).
+pub fn create_folders(home: &Path, rels: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let mut made = Vec::new();
+    let mut failed = Vec::new();
+    let base = match open_dir(home) {
+        Ok(fd) => fd,
+        Err(e) => {
+            failed.push(format!("{}: {e}", home.display()));
+            return (made, failed);
+        }
+    };
+    for rel in rels {
+        let mut dir = match open_beneath(&base, Path::new(""), OFlag::O_PATH | OFlag::O_DIRECTORY) {
+            Ok(d) => d,
+            Err(e) => {
+                failed.push(format!("{}: {e}", home.display()));
+                continue;
+            }
+        };
+        let mut created = false;
+        let mut error = None;
+        for part in rel.components() {
+            let Component::Normal(name) = part else {
+                error = Some("not a plain relative path".to_string());
+                break;
+            };
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+            let next = match open_beneath(&dir, Path::new(name), flags) {
+                Err(Errno::ENOENT) => {
+                    match nix::sys::stat::mkdirat(
+                        dir.as_fd(),
+                        name,
+                        Mode::from_bits_truncate(0o700),
+                    ) {
+                        Ok(()) | Err(Errno::EEXIST) => created = true,
+                        Err(e) => {
+                            error = Some(format!("mkdir {}: {e}", name.to_string_lossy()));
+                            break;
+                        }
+                    }
+                    open_beneath(&dir, Path::new(name), flags)
+                }
+                other => other,
+            };
+            match next {
+                Ok(d) => dir = d,
+                Err(e) => {
+                    let why = if matches!(e, Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR) {
+                        format!("{} is a symlink or not a folder", name.to_string_lossy())
+                    } else {
+                        e.to_string()
+                    };
+                    error = Some(why);
+                    break;
+                }
+            }
+        }
+        match error {
+            Some(why) => failed.push(format!("{}: {why}", home.join(rel).display())),
+            None if created => made.push(home.join(rel)),
+            None => {}
+        }
+    }
+    (made, failed)
+}
+
 // ---------------------------------------------------------------- fd walking
 
 fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
