@@ -592,9 +592,19 @@ pub fn run_with_timeout(mut cmd: impl BorrowMut<Command>, timeout: Duration) -> 
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let command = format!("{cmd:?}");
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
+    // A program a test has just written may still be open for writing in
+    // a child another test thread forked before its exec (ETXTBSY): that
+    // passes within moments, so try again briefly.
+    let mut attempts = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other.unwrap_or_else(|e| panic!("cannot start {command}: {e}")),
+        }
+    };
     let out = Collector::start(child.stdout.take());
     let err = Collector::start(child.stderr.take());
     let (status, timed_out) = wait_deadline(&mut child, start + timeout);
@@ -665,9 +675,19 @@ pub fn spawn(mut cmd: impl BorrowMut<Command>) -> Background {
     let cmd = cmd.borrow_mut();
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let command = format!("{cmd:?}");
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
+    // A program a test has just written may still be open for writing in
+    // a child another test thread forked before its exec (ETXTBSY): that
+    // passes within moments, so try again briefly.
+    let mut attempts = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other.unwrap_or_else(|e| panic!("cannot start {command}: {e}")),
+        }
+    };
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
