@@ -1643,29 +1643,8 @@ pub fn print(input: &Input, what: &What) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
-    #[derive(Default)]
-    struct FakeFs {
-        kinds: BTreeMap<PathBuf, Kind>,
-        links: BTreeMap<PathBuf, PathBuf>,
-    }
-
-    impl HostFs for FakeFs {
-        fn kind(&self, path: &Path) -> Option<Kind> {
-            self.kinds.get(path).copied()
-        }
-        fn read_link(&self, path: &Path) -> Option<PathBuf> {
-            self.links.get(path).cloned()
-        }
-        fn canonical(&self, path: &Path) -> Option<PathBuf> {
-            match self.links.get(path) {
-                Some(t) if t.is_absolute() => self.canonical(t),
-                Some(t) => self.canonical(&path.parent()?.join(t)),
-                None => self.kinds.contains_key(path).then(|| path.to_path_buf()),
-            }
-        }
-    }
+    use crate::policy::fake::FakeFs;
 
     fn host() -> FakeFs {
         let mut fs = FakeFs::default();

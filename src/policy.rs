@@ -738,42 +738,23 @@ fn build_env(
     env
 }
 
+/// A fake host filesystem for the unit tests of the policy and of explain.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_program_is_found_behind_wrappers() {
-        for (command, program) in [
-            ("claude -p hi", "claude"),
-            ("FOO=1 exec claude", "claude"),
-            ("timeout 20m nice -n 5 claude --version", "claude"),
-            ("env -i HOME=/x /usr/local/bin/codex exec", "codex"),
-            ("npx gemini", "gemini"),
-            ("pipx run aider --help", "aider"),
-            ("'claude' -c", "claude"),
-            ("make test", "make"),
-            ("echo claude", "echo"),
-        ] {
-            assert_eq!(
-                first_program(command).as_deref(),
-                Some(program),
-                "{command}"
-            );
-        }
-        assert_eq!(first_program("  "), None);
-    }
+pub(crate) mod fake {
     use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use super::{HostFs, Kind};
 
     /// A fake host: paths -> kind; links -> target.
     #[derive(Default)]
-    struct FakeFs {
-        kinds: BTreeMap<PathBuf, Kind>,
-        links: BTreeMap<PathBuf, PathBuf>,
+    pub struct FakeFs {
+        pub kinds: BTreeMap<PathBuf, Kind>,
+        pub links: BTreeMap<PathBuf, PathBuf>,
     }
 
     impl FakeFs {
-        fn with(entries: &[(&str, Kind)], links: &[(&str, &str)]) -> Self {
+        pub fn with(entries: &[(&str, Kind)], links: &[(&str, &str)]) -> Self {
             let mut fs = FakeFs::default();
             for (p, k) in entries {
                 fs.kinds.insert(PathBuf::from(p), *k);
@@ -800,6 +781,34 @@ mod tests {
                 None => self.kinds.contains_key(path).then(|| path.to_path_buf()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::FakeFs;
+    use super::*;
+
+    #[test]
+    fn the_program_is_found_behind_wrappers() {
+        for (command, program) in [
+            ("claude -p hi", "claude"),
+            ("FOO=1 exec claude", "claude"),
+            ("timeout 20m nice -n 5 claude --version", "claude"),
+            ("env -i HOME=/x /usr/local/bin/codex exec", "codex"),
+            ("npx gemini", "gemini"),
+            ("pipx run aider --help", "aider"),
+            ("'claude' -c", "claude"),
+            ("make test", "make"),
+            ("echo claude", "echo"),
+        ] {
+            assert_eq!(
+                first_program(command).as_deref(),
+                Some(program),
+                "{command}"
+            );
+        }
+        assert_eq!(first_program("  "), None);
     }
 
     fn host() -> FakeFs {

@@ -573,6 +573,22 @@ impl Collector {
     }
 }
 
+/// Starts `cmd`. A program a test has just written may still be open for
+/// writing in a child that another test thread forked before its exec
+/// (ETXTBSY): that passes within moments, so it tries again briefly.
+fn start_child(cmd: &mut Command, command: &str) -> Child {
+    let mut attempts = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.unwrap_or_else(|e| panic!("cannot start {command}: {e}")),
+        }
+    }
+}
+
 /// Runs `cmd` (stdout and stderr captured) with the default timeout; a
 /// command still running then is killed and the test fails.
 pub fn run(cmd: impl BorrowMut<Command>) -> RunOutput {
@@ -592,19 +608,7 @@ pub fn run_with_timeout(mut cmd: impl BorrowMut<Command>, timeout: Duration) -> 
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let command = format!("{cmd:?}");
     let start = Instant::now();
-    // A program a test has just written may still be open for writing in
-    // a child another test thread forked before its exec (ETXTBSY): that
-    // passes within moments, so try again briefly.
-    let mut attempts = 0;
-    let mut child = loop {
-        match cmd.spawn() {
-            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 50 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => break other.unwrap_or_else(|e| panic!("cannot start {command}: {e}")),
-        }
-    };
+    let mut child = start_child(cmd, &command);
     let out = Collector::start(child.stdout.take());
     let err = Collector::start(child.stderr.take());
     let (status, timed_out) = wait_deadline(&mut child, start + timeout);
@@ -675,19 +679,7 @@ pub fn spawn(mut cmd: impl BorrowMut<Command>) -> Background {
     let cmd = cmd.borrow_mut();
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let command = format!("{cmd:?}");
-    // A program a test has just written may still be open for writing in
-    // a child another test thread forked before its exec (ETXTBSY): that
-    // passes within moments, so try again briefly.
-    let mut attempts = 0;
-    let mut child = loop {
-        match cmd.spawn() {
-            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 50 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => break other.unwrap_or_else(|e| panic!("cannot start {command}: {e}")),
-        }
-    };
+    let mut child = start_child(cmd, &command);
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
