@@ -157,6 +157,33 @@ install_agents() {
 install_agents root
 install_agents "$TEST_USER"
 
+# A Node.js whose fetch honours NODE_USE_ENV_PROXY (24 and later), for the
+# proxy test in tests/network.rs; the machine's own Node may be older. The
+# npm registry's node-linux-<arch> package carries the official binary.
+# Under /opt, which the sandbox shows read-only by default.
+NODE24=/opt/bwai-ci/node24
+install_node24() {
+    local arch tmp
+    case "$(uname -m)" in
+        x86_64) arch=x64 ;;
+        aarch64) arch=arm64 ;;
+        *) echo "ci/setup.sh: no Node.js 24 package for $(uname -m)" >&2; return 1 ;;
+    esac
+    tmp=$(mktemp -d)
+    timeout 300 npm install --no-save --no-package-lock --prefix "$tmp" "node-linux-$arch@24" >/dev/null &&
+        install -D -m 0755 "$tmp/node_modules/node-linux-$arch/bin/node" "$NODE24/bin/node"
+    local rc=$?
+    rm -rf -- "$tmp"
+    return $rc
+}
+if "$NODE24/bin/node" --version 2>/dev/null | grep -q '^v24\.'; then
+    echo "ci/setup.sh: $NODE24 has Node.js $("$NODE24/bin/node" --version)"
+else
+    retry "Node.js 24 from the npm registry" install_node24
+    chmod -R a+rX /opt/bwai-ci
+    echo "ci/setup.sh: installed Node.js $("$NODE24/bin/node" --version) in $NODE24"
+fi
+
 # Say what this kernel allows unprivileged users; the tests decide what it means.
 for f in /proc/sys/kernel/unprivileged_userns_clone /proc/sys/user/max_user_namespaces \
     /proc/sys/kernel/apparmor_restrict_unprivileged_userns; do
