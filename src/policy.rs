@@ -105,8 +105,10 @@ pub struct Policy {
     pub argv: Vec<String>,
     pub interactive: bool,
     pub net: NetMode,
-    /// The allow-list of the `allow` mode (validated; empty otherwise).
+    /// The allow-list of the `allow` mode, as written (for the report)...
     pub net_allow: Vec<String>,
+    /// ...and parsed, for the proxy. Both empty in the other modes.
+    pub net_allow_list: crate::net::AllowList,
     pub require: Vec<Layer>,
     pub seccomp_allow: Vec<String>,
     /// `seccomp.dangerously_allow_host_unix_sockets`: without namespaces
@@ -336,7 +338,7 @@ pub fn build(
 
     let env = build_env(config, caller, &shell, interactive);
     let net = request.net.unwrap_or(config.network);
-    let net_allow = network_allow(net, config, &profiles, request)?;
+    let (net_allow, net_allow_list) = network_allow(net, config, request)?;
     let mut require = config.require.clone();
     for layer in &request.require {
         if !require.contains(layer) {
@@ -355,6 +357,7 @@ pub fn build(
         interactive,
         net,
         net_allow,
+        net_allow_list,
         require,
         seccomp_allow: config.seccomp.allow.clone(),
         allow_host_unix_sockets: config.seccomp.dangerously_allow_host_unix_sockets,
@@ -441,34 +444,33 @@ fn path_dirs_in_writable(
 fn network_allow(
     net: NetMode,
     config: &Config,
-    profiles: &[String],
     request: &Request,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, crate::net::AllowList)> {
     if net != NetMode::Allow {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
     let mut list: Vec<String> = Vec::new();
-    let from_profiles = profiles
-        .iter()
-        .flat_map(|name| config.profiles[name].network_allow.iter());
-    for entry in config
-        .network_allow
-        .iter()
-        .chain(from_profiles)
-        .chain(&request.net_allow)
-    {
+    for entry in config.network_allow.iter().chain(&request.net_allow) {
         if !list.contains(entry) {
             list.push(entry.clone());
         }
     }
     let parsed = crate::net::AllowList::parse(&list).map_err(Error::usage)?;
     if parsed.is_empty() {
+        let presets: Vec<&str> = crate::net::AllowList::presets()
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
         return Err(Error::usage(
             "the `allow` network mode has an empty allow-list: nothing could be reached",
         )
-        .with_hint("name hosts with `--net allow:HOST,...` or `network_allow` in ~/.bwai.json (presets: @anthropic, @openai, @google, @npm, @pypi, @crates, @github)"));
+        .with_hint(format!(
+            "name hosts with `--net allow:HOST,...` or `network_allow` in ~/.bwai.json \
+             (presets: {})",
+            presets.join(", ")
+        )));
     }
-    Ok(list)
+    Ok((list, parsed))
 }
 
 /// The program a command string starts with: `FOO=1 exec claude -p x`,
@@ -570,6 +572,7 @@ pub(crate) fn with_profiles(config: &Config, active: &[String]) -> Config {
             (&p.read_only, &mut c.filesystem.read_only),
             (&p.read_write, &mut c.filesystem.read_write),
             (&p.env, &mut c.env.allow),
+            (&p.network_allow, &mut c.network_allow),
         ] {
             for item in from {
                 if !to.contains(item) {

@@ -44,7 +44,7 @@ pub fn start_line(policy: &Policy, enforced: &Enforced) -> String {
     let net = match policy.net {
         NetMode::Host => "net:host",
         NetMode::None => "net:none",
-        NetMode::Allow if enforced.net.contains("partial") => "net:allow(partial)",
+        NetMode::Allow if net_partial(policy, enforced) => "net:allow(partial)",
         NetMode::Allow => "net:allow",
     };
     let mut line = format!(
@@ -55,6 +55,12 @@ pub fn start_line(policy: &Policy, enforced: &Enforced) -> String {
         line.push_str(&format!("  profile: {}", policy.profiles.join(",")));
     }
     line
+}
+
+/// `allow` without a network namespace: Landlock and seccomp approximate it
+/// (the only way it runs there; see `run::network_refusal`).
+fn net_partial(policy: &Policy, enforced: &Enforced) -> bool {
+    policy.net == NetMode::Allow && enforced.namespaces.is_none()
 }
 
 /// `  limits: timeout 10s, memory 512M (cgroup v1), cpu_time 5s (rlimit)`,
@@ -197,7 +203,7 @@ pub fn report_json(policy: &Policy, outcome: &Outcome) -> Value {
         "network": {
             "mode": policy.net.name(),
             "enforcement": e.net,
-            "partial": e.net.contains("partial"),
+            "partial": net_partial(policy, e),
             "allow": policy.net_allow,
             "proxy": outcome.network.proxy,
             "denials": outcome.network.denials.iter().map(|d| json!({
@@ -235,6 +241,7 @@ mod tests {
             interactive: false,
             net: NetMode::Host,
             net_allow: Vec::new(),
+            net_allow_list: Default::default(),
             require: vec![],
             seccomp_allow: vec![],
             allow_host_unix_sockets: false,

@@ -316,6 +316,7 @@ mod tests {
             interactive: false,
             net,
             net_allow: Vec::new(),
+            net_allow_list: Default::default(),
             require: vec![],
             seccomp_allow: vec![],
             allow_host_unix_sockets: false,

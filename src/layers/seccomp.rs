@@ -137,8 +137,12 @@ fn cond(arg: u8, len: Len, op: Op, value: u64) -> Cond {
     Cond::new(arg, len, op, value).expect("argument index below 6")
 }
 
+/// A rule: it matches (and the call is refused) when all `conds` hold.
+fn rule(conds: Vec<Cond>) -> SeccompRule {
+    SeccompRule::new(conds).expect("non-empty conditions")
+}
+
 fn rules_for(name: &str, when: When) -> Vec<SeccompRule> {
-    let rule = |conds: Vec<Cond>| SeccompRule::new(conds).expect("non-empty conditions");
     match when {
         When::Always => Vec::new(),
         When::NamespaceFlags => {
@@ -165,7 +169,7 @@ fn rules_for(name: &str, when: When) -> Vec<SeccompRule> {
 }
 
 /// What the filter should additionally refuse, where a missing layer would
-/// leave something of the host in reach (decided by `plan::seccomp_extra`).
+/// leave something of the host in reach (decided by `plan::compensation`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extra {
     /// `socket()` only for these families, EPERM for the others; `None`: any.
@@ -213,15 +217,14 @@ impl Extra {
 /// socket(2) calls to refuse when only TCP may leave: a rule matches (and
 /// so is refused) when every one of its conditions holds.
 fn stream_only_rules() -> Vec<SeccompRule> {
-    let type_mask = 0xf; // SOCK_NONBLOCK and SOCK_CLOEXEC are above it.
     let mut rules = Vec::new();
     for af in [libc::AF_INET, libc::AF_INET6] {
         let domain = || cond(0, Len::Dword, Op::Eq, af as u64);
         // Every type but SOCK_STREAM (the filter has no "masked not equal").
-        for kind in (0..=type_mask).filter(|k| *k != libc::SOCK_STREAM as u64) {
+        for kind in (0..=SOCK_TYPE_MASK).filter(|k| *k != libc::SOCK_STREAM as u64) {
             rules.push(vec![
                 domain(),
-                cond(1, Len::Dword, Op::MaskedEq(type_mask), kind),
+                cond(1, Len::Dword, Op::MaskedEq(SOCK_TYPE_MASK), kind),
             ]);
         }
         rules.push(vec![
@@ -231,10 +234,7 @@ fn stream_only_rules() -> Vec<SeccompRule> {
         ]);
     }
     rules.push(vec![cond(0, Len::Dword, Op::Eq, libc::AF_PACKET as u64)]);
-    rules
-        .into_iter()
-        .map(|c| SeccompRule::new(c).expect("conditions"))
-        .collect()
+    rules.into_iter().map(rule).collect()
 }
 
 /// System V IPC: every call that names an object of the IPC namespace.
@@ -260,7 +260,6 @@ const SOCK_TYPE_MASK: u64 = 0xf;
 
 /// The rules that make `socket()` fail, per `extra`; None: no rule.
 fn socket_rules(extra: &Extra) -> Option<Vec<SeccompRule>> {
-    let rule = |conds: Vec<Cond>| SeccompRule::new(conds).expect("non-empty conditions");
     let mut rules = Vec::new();
     if let Some(allowed) = &extra.socket_families {
         if allowed.is_empty() {
@@ -302,7 +301,7 @@ pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, St
         rules.insert(libc::SYS_socket, socket);
     }
     if extra.deny_unix_sockets {
-        let dgram_pair = SeccompRule::new(vec![
+        let dgram_pair = rule(vec![
             cond(0, Len::Dword, Op::Eq, libc::AF_UNIX as u64),
             cond(
                 1,
@@ -310,8 +309,7 @@ pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, St
                 Op::MaskedEq(SOCK_TYPE_MASK),
                 libc::SOCK_DGRAM as u64,
             ),
-        ])
-        .expect("two conditions");
+        ]);
         rules.insert(libc::SYS_socketpair, vec![dgram_pair]);
     }
     if extra.deny_sysv_ipc {
@@ -321,7 +319,7 @@ pub fn build(allow_back: &[String], extra: &Extra) -> Result<Vec<BpfProgram>, St
     }
     if extra.own_rlimits_only {
         // glibc's setrlimit/getrlimit and Go's pass 0 (this process).
-        let other = SeccompRule::new(vec![cond(0, Len::Dword, Op::Ne, 0)]).expect("one condition");
+        let other = rule(vec![cond(0, Len::Dword, Op::Ne, 0)]);
         rules.insert(libc::SYS_prlimit64, vec![other]);
     }
     let deny = SeccompFilter::new(

@@ -59,7 +59,7 @@ const GITHUB: &[&str] = &[
 ];
 
 /// A parsed network allow-list. Empty means nothing is allowed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowList {
     rules: Vec<Rule>,
 }

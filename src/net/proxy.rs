@@ -470,10 +470,7 @@ fn read_head(client: &TcpStream) -> Result<Option<HeadAndEarly>, HeadError> {
             break;
         }
     }
-    Err(HeadError::Reject(Reject {
-        status: 431,
-        why: "the request head is larger than 16 KiB",
-    }))
+    Err(HeadError::Reject(request::TOO_LARGE))
 }
 
 fn refuse_malformed(shared: &Shared, client: &TcpStream, r: Reject) {

@@ -37,6 +37,12 @@ pub(crate) struct Reject {
     pub why: &'static str,
 }
 
+/// A head over `MAX_HEAD`: 431, whether found while reading or parsing.
+pub(crate) const TOO_LARGE: Reject = Reject {
+    status: 431,
+    why: "the request head is larger than 16 KiB",
+};
+
 fn bad(why: &'static str) -> Reject {
     Reject { status: 400, why }
 }
@@ -62,10 +68,7 @@ const HOP_BY_HOP: &[&str] = &[
 /// Parse a complete request head, ending with CRLF CRLF.
 pub(crate) fn parse(head: &[u8]) -> Result<Request, Reject> {
     if head.len() > MAX_HEAD {
-        return Err(Reject {
-            status: 431,
-            why: "the request head is larger than 16 KiB",
-        });
+        return Err(TOO_LARGE);
     }
     if head.contains(&0) {
         return Err(bad("NUL byte in the request"));

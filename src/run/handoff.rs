@@ -33,6 +33,11 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd), String> {
 pub fn listen_and_send(sender: RawFd) -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", INSIDE_PORT))
         .map_err(|e| format!("listening on 127.0.0.1:{INSIDE_PORT} for the proxy: {e}"))?;
+    send(sender, &listener)
+}
+
+/// Send a listening socket over the pair.
+fn send(sender: RawFd, listener: &TcpListener) -> Result<(), String> {
     let fds = [listener.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     sendmsg::<()>(
@@ -102,15 +107,7 @@ mod tests {
         // Port 3128 may be taken on a host: exercise the transfer itself.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let fds = [listener.as_raw_fd()];
-        sendmsg::<()>(
-            sender.as_raw_fd(),
-            &[IoSlice::new(b"L")],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::empty(),
-            None,
-        )
-        .unwrap();
+        send(sender.as_raw_fd(), &listener).unwrap();
         drop(listener);
         let got = receive(&receiver).unwrap();
         assert_eq!(got.local_addr().unwrap(), addr);

@@ -70,7 +70,8 @@ pub struct Enforced {
     /// (`unix-sockets`, `sysv-ipc`).
     pub seccomp_extra: Vec<&'static str>,
     pub no_new_privs: bool,
-    /// How the network mode was enforced (`Network::enforcement`).
+    /// How the network mode was enforced, in words (the report's
+    /// `network.enforcement`).
     pub net: &'static str,
 }
 
@@ -261,8 +262,7 @@ pub fn run(
     let proxy_addr = started.proxy.as_ref().map(|(_, addr)| addr.clone());
     let proxy = match started.proxy.take() {
         Some((listener, _)) => {
-            let allow = crate::net::AllowList::parse(&policy.net_allow).map_err(Error::usage)?;
-            match crate::net::Proxy::start(listener, allow) {
+            match crate::net::Proxy::start(listener, policy.net_allow_list.clone()) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     started.chan.send(ABORT);
@@ -630,13 +630,7 @@ fn start(
         match kind {
             "ready" => break,
             "warn" => warnings.push(rest.to_string()),
-            "landlock" => {
-                enforced.landlock = parse_landlock(rest).map(|mut o| {
-                    // enforce() fails rather than drop this right silently.
-                    o.unix = o.in_force && compensation.landlock_resolve_unix;
-                    o
-                })
-            }
+            "landlock" => enforced.landlock = parse_landlock(rest),
             "seccomp" => {
                 enforced.seccomp = rest.trim() == "1";
                 if enforced.seccomp {
@@ -704,7 +698,7 @@ fn start(
 
 fn parse_landlock(text: &str) -> Option<landlock::Outcome> {
     let f: Vec<&str> = text.split_whitespace().collect();
-    if f.len() != 5 {
+    if f.len() != 6 {
         return None;
     }
     let status = match f[2] {
@@ -718,7 +712,7 @@ fn parse_landlock(text: &str) -> Option<landlock::Outcome> {
         status,
         tcp: f[3] == "1",
         scopes: f[4] == "1",
-        unix: false,
+        unix: f[5] == "1",
         skipped: Vec::new(),
     })
 }
@@ -809,7 +803,7 @@ impl TempDir {
 /// Remove the private /tmp of earlier runs whose bwai was killed (SIGKILL
 /// leaves no chance to clean up): ours (same owner), a real directory, and
 /// its bwai no longer running.
-fn remove_stale(base: &std::path::Path) {
+fn remove_stale(base: &Path) {
     use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(base) else {
         return;

@@ -42,8 +42,8 @@ pub fn main(launch: &Launch, mut chan: ChildEnd) -> ! {
             Ok(o) => chan.report(
                 "landlock",
                 &format!(
-                    "{} {} {} {} {}",
-                    o.in_force as u8, o.abi, o.status, o.tcp as u8, o.scopes as u8
+                    "{} {} {} {} {} {}",
+                    o.in_force as u8, o.abi, o.status, o.tcp as u8, o.scopes as u8, o.unix as u8
                 ),
             ),
             Err(e) => fatal(&mut chan, &e),
