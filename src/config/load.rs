@@ -421,25 +421,14 @@ impl ConfigFile {
             }
         }
         if let Some(l) = &self.limits {
+            // Absent keeps the value; `null` (Some(None)) removes the limit.
             let c = &mut config.limits;
-            if let Some(v) = l.timeout {
-                c.timeout = v;
-            }
-            if let Some(v) = l.memory {
-                c.memory = v;
-            }
-            if let Some(v) = l.pids {
-                c.pids = v;
-            }
-            if let Some(v) = l.cpu_time {
-                c.cpu_time = v;
-            }
-            if let Some(v) = l.file_size {
-                c.file_size = v;
-            }
-            if let Some(v) = l.open_files {
-                c.open_files = v;
-            }
+            c.timeout = l.timeout.unwrap_or(c.timeout);
+            c.memory = l.memory.unwrap_or(c.memory);
+            c.pids = l.pids.unwrap_or(c.pids);
+            c.cpu_time = l.cpu_time.unwrap_or(c.cpu_time);
+            c.file_size = l.file_size.unwrap_or(c.file_size);
+            c.open_files = l.open_files.unwrap_or(c.open_files);
         }
         for (name, pf) in self.profiles.iter().flatten() {
             // A known profile is extended; a new name is a new profile.

@@ -54,17 +54,6 @@ pub struct Limits {
     pub open_files: Option<u64>,
 }
 
-/// The names of the limits, in the order of the `Limits` fields: the same
-/// words as the flags (`--cpu-time`), the config keys and the report.
-pub const NAMES: [&str; 6] = [
-    "timeout",
-    "memory",
-    "pids",
-    "cpu_time",
-    "file_size",
-    "open_files",
-];
-
 impl Limits {
     /// No limit asked at all.
     pub fn is_empty(&self) -> bool {
@@ -728,12 +717,10 @@ struct Dir {
 /// stop holding processes (as systemd-run and podman do).
 const SUPERVISOR_LEAF: &str = "bwai-supervisor";
 
-/// Controllers a sandbox cgroup gets whenever they are available: memory
-/// gives the peak and OOM counts, pids the fork-bomb bound.
+/// Controllers a sandbox cgroup gets whenever they are available (on v1,
+/// the hierarchies it is made in): memory gives the peak and OOM counts,
+/// pids the fork-bomb bound.
 const WANTED: [&str; 2] = ["memory", "pids"];
-
-/// v1 hierarchies used; cpuacct only to read the total CPU time.
-const V1_CONTROLLERS: [&str; 3] = ["memory", "pids", "cpuacct"];
 
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
@@ -829,18 +816,6 @@ impl Cgroup {
             _ => "memory.max_usage_in_bytes",
         };
         read_number(&self.file("memory", name)?)
-    }
-
-    /// CPU time used by all the sandbox's processes together, for a
-    /// supervisor that wants to bound the total (RLIMIT_CPU is per process).
-    pub fn cpu_usage(&self) -> Option<Duration> {
-        if self.version == 2 {
-            // cpu.stat's usage is core: there even without the cpu controller.
-            let usec = read_keyed(&self.dirs[0].path.join("cpu.stat"), "usage_usec")?;
-            Some(Duration::from_micros(usec))
-        } else {
-            read_number(&self.file("cpuacct", "cpuacct.usage")?).map(Duration::from_nanos)
-        }
     }
 
     /// Kill every process in it and wait (at most 2 s) until it is empty.
@@ -1223,7 +1198,7 @@ fn locate(needed: &[&'static str]) -> Result<Found, String> {
         .unwrap_or_default();
     let v1_dirs: Vec<(PathBuf, Vec<&'static str>)> = {
         let mut dirs: Vec<(PathBuf, Vec<&'static str>)> = Vec::new();
-        for c in V1_CONTROLLERS {
+        for c in WANTED {
             let dir = member
                 .iter()
                 .find(|m| m.id != 0 && m.controllers.iter().any(|x| x == c))
@@ -1286,7 +1261,6 @@ fn locate(needed: &[&'static str]) -> Result<Found, String> {
                 if writable(&dir) {
                     usable.push((dir, cs));
                 } else if cs.iter().any(|c| needed.contains(c) || WANTED.contains(c)) {
-                    // memory and pids are the point; cpuacct only nice to have.
                     return Err(format!(
                         "cgroup v1{hybrid}: {} is not writable by uid {uid} (only root can \
                          create cgroups here)",
@@ -1487,34 +1461,61 @@ fn process_exists(pid: u32) -> bool {
 /// before the signal. A pidfd pins the process; a pid still listed after its
 /// pidfd was opened is, while that process lives, the same process.
 fn kill_members(pids: &BTreeSet<i32>, members: impl Fn() -> BTreeSet<i32>) {
-    let mut pidfds = Vec::new();
-    for &pid in pids.iter().take(512) {
-        // SAFETY: pidfd_open takes a pid and flags; it returns a new fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-        let no_pidfd = fd < 0 && nix::errno::Errno::last() == nix::errno::Errno::ENOSYS;
-        pidfds.push((pid, fd, no_pidfd));
-    }
+    let pinned: Vec<PidFd> = pids
+        .iter()
+        .take(512)
+        .map(|&pid| PidFd::open(nix::unistd::Pid::from_raw(pid)))
+        .collect();
     let still = members();
-    for (pid, fd, no_pidfd) in pidfds {
-        if fd >= 0 {
-            if still.contains(&pid) {
-                // SAFETY: fd is our pidfd; a null siginfo means "as kill()".
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_pidfd_send_signal,
-                        fd,
-                        libc::SIGKILL,
-                        std::ptr::null::<libc::siginfo_t>(),
-                        0,
-                    )
-                };
-            }
-            // SAFETY: fd was opened above and is closed once.
-            unsafe { libc::close(fd) };
-        } else if no_pidfd && still.contains(&pid) {
+    for p in pinned {
+        if still.contains(&p.pid.as_raw()) {
+            p.kill();
+        }
+    }
+}
+
+/// A process pinned by a pidfd, so that a signal sent later cannot reach a
+/// process that reused its pid.
+pub struct PidFd {
+    pid: nix::unistd::Pid,
+    fd: Option<std::os::fd::OwnedFd>,
+    /// No pidfd on this kernel (before 5.3): `kill` falls back to kill(2).
+    no_pidfd: bool,
+}
+
+impl PidFd {
+    pub fn open(pid: nix::unistd::Pid) -> PidFd {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes a pid and flags; it returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) } as i32;
+        let no_pidfd = fd < 0 && nix::errno::Errno::last() == nix::errno::Errno::ENOSYS;
+        PidFd {
+            pid,
+            // SAFETY: fd is a fresh descriptor we own.
+            fd: (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }),
+            no_pidfd,
+        }
+    }
+
+    /// SIGKILL it (nothing if it was already gone when pinned).
+    pub fn kill(&self) {
+        use std::os::fd::AsRawFd;
+        match &self.fd {
+            // SAFETY: our pidfd; a null siginfo means "as kill()".
+            Some(fd) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            },
             // Kernels before 5.3: no pidfd, take the tiny race.
-            // SAFETY: kill with a pid and a signal number.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            None if self.no_pidfd => {
+                let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            None => {}
         }
     }
 }
@@ -2040,7 +2041,6 @@ mod tests {
             cg.members().into_iter().collect::<Vec<_>>(),
             [child.as_raw()]
         );
-        assert!(cg.cpu_usage().is_some());
         cg.kill_all();
         assert!(cg.members().is_empty());
         let status = nix::sys::wait::waitpid(child, None).expect("wait");

@@ -81,7 +81,9 @@ pub fn main(launch: &Launch, mut chan: ChildEnd, supervisor: Pid) -> ! {
                 if !launch.namespaces {
                     kill_descendants();
                 }
-                report_rusage(&mut chan);
+                if let Some(kib) = super::limits::children_maxrss_kib() {
+                    chan.report("maxrss", &kib.to_string());
+                }
                 exit(code);
             }
             continue;
@@ -118,12 +120,23 @@ fn setup_namespaces(launch: &Launch, chan: &mut ChildEnd) -> Result<(), mounts::
     Ok(())
 }
 
-/// sigwaitinfo: the signal, and whether a process (not the kernel) sent it.
+/// Wait for a signal of `set`: the signal, and whether a process (not the
+/// kernel) sent it.
 pub fn wait_signal(set: &nix::sys::signal::SigSet) -> Option<(Signal, bool)> {
-    // SAFETY: siginfo_t is plain data; sigwaitinfo fills it.
+    take_signal(set, None)
+}
+
+/// sigtimedwait, at most `timeout` (None: as long as it takes). None when
+/// no signal came (time-out, interruption).
+pub fn take_signal(
+    set: &nix::sys::signal::SigSet,
+    timeout: Option<&libc::timespec>,
+) -> Option<(Signal, bool)> {
+    let timeout = timeout.map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: siginfo_t is plain data; sigtimedwait fills it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: set and info are valid for the call.
-    let n = unsafe { libc::sigwaitinfo(set.as_ref(), &mut info) };
+    // SAFETY: set and info are valid for the call; timeout is null or valid.
+    let n = unsafe { libc::sigtimedwait(set.as_ref(), &mut info, timeout) };
     if n < 0 {
         return None;
     }
@@ -148,17 +161,6 @@ fn reap(payload: Pid, chan: &mut ChildEnd) -> Option<i32> {
             Ok(WaitStatus::StillAlive) | Err(_) => return result,
             Ok(_) => {}
         }
-    }
-}
-
-/// The largest resident set of the processes init reaped (the command and
-/// what it started), for the report's peak memory where no cgroup counts it.
-fn report_rusage(chan: &mut ChildEnd) {
-    // SAFETY: rusage is plain data; getrusage fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: ru is valid for the call.
-    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } == 0 {
-        chan.report("maxrss", &ru.ru_maxrss.to_string());
     }
 }
 

@@ -10,6 +10,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
+pub use crate::layers::limits::PidFd;
 use crate::layers::limits::{self, Cgroup, CgroupEvents, LimitPlan, Limits, Means, Mechanism};
 use crate::plan::LayerPlan;
 
@@ -68,7 +69,9 @@ impl Enforcement {
             &self.limits,
             Means {
                 cgroup: self.cgroup.is_some(),
-                nproc_per_sandbox: limits::nproc_counts_only_the_sandbox(own_user_namespace),
+                // Only `pids` can use it: no uname and getuid otherwise.
+                nproc_per_sandbox: self.limits.pids.is_some()
+                    && limits::nproc_counts_only_the_sandbox(own_user_namespace),
             },
         )
     }
@@ -197,46 +200,6 @@ pub fn children_maxrss_kib() -> Option<u64> {
     (ok && ru.ru_maxrss > 0).then_some(ru.ru_maxrss as u64)
 }
 
-/// A process pinned by a pidfd, so a signal sent later cannot reach a
-/// process that reused its pid.
-pub struct PidFd {
-    pid: Pid,
-    fd: Option<std::os::fd::OwnedFd>,
-}
-
-impl PidFd {
-    pub fn open(pid: Pid) -> PidFd {
-        use std::os::fd::FromRawFd;
-        // SAFETY: pidfd_open takes a pid and flags; it returns a new fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) } as i32;
-        PidFd {
-            pid,
-            // SAFETY: fd is a fresh descriptor we own.
-            fd: (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }),
-        }
-    }
-
-    pub fn kill(&self) {
-        use std::os::fd::AsRawFd;
-        match &self.fd {
-            // SAFETY: our pidfd; a null siginfo means "as kill()".
-            Some(fd) => unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd(),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                );
-            },
-            // Kernels before 5.3: no pidfd, take the small race.
-            None => {
-                let _ = kill(self.pid, Signal::SIGKILL);
-            }
-        }
-    }
-}
-
 /// End the whole sandbox at the time-out. In namespaces: every process in
 /// the cgroup at once, and init (the kernel then kills its pid namespace).
 /// Without them: the command only, so that init, the subreaper of everything
@@ -277,18 +240,11 @@ pub fn wait_signal_until(
         tv_sec: left.as_secs() as libc::time_t,
         tv_nsec: left.subsec_nanos() as libc::c_long,
     };
-    // SAFETY: siginfo_t is plain data; sigtimedwait fills it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: set, info and ts are valid for the call.
-    let n = unsafe { libc::sigtimedwait(set.as_ref(), &mut info, &ts) };
-    if n < 0 {
-        return if Instant::now() >= deadline {
-            Err(())
-        } else {
-            Ok(None)
-        };
+    match super::init::take_signal(set, Some(&ts)) {
+        Some(got) => Ok(Some(got)),
+        None if Instant::now() >= deadline => Err(()),
+        None => Ok(None),
     }
-    Ok(Signal::try_from(n).ok().map(|s| (s, info.si_code <= 0)))
 }
 
 #[cfg(test)]
