@@ -202,7 +202,7 @@ impl<'a> Input<'a> {
         config: &'a Config,
         request: &'a Request,
         caller: &'a Caller,
-        files: &[PathBuf],
+        files: &[(PathBuf, String)],
         fs: &'a dyn HostFs,
     ) -> Input<'a> {
         // The same snapshot `run` takes first: it decides which protected

@@ -87,7 +87,10 @@ fn dispatch(mut cli: Cli) -> Result<i32> {
     let project_dir = std::fs::canonicalize(&caller.cwd).unwrap_or_else(|_| caller.cwd.clone());
     let (config, project_file) = config::apply_project(config, &project_dir)?;
     files.extend(project_file);
-    log::debug!("configuration files read: {files:?}");
+    log::debug!(
+        "configuration files read: {:?}",
+        files.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
     if cli.dump_config {
         println!(
             "{}",

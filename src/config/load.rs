@@ -36,7 +36,7 @@ impl Source {
 }
 
 /// Load, merge and validate. Returns the effective config and the files read.
-pub fn load(source: &Source) -> Result<(Config, Vec<PathBuf>)> {
+pub fn load(source: &Source) -> Result<(Config, Vec<(PathBuf, String)>)> {
     let mut config = Config::default();
     let mut read = Vec::new();
     let files: Vec<(PathBuf, bool)> = match source {
@@ -60,7 +60,7 @@ pub fn load(source: &Source) -> Result<(Config, Vec<PathBuf>)> {
         let file = parse(&path, &text)?;
         file.merge_into(&mut config);
         validate(&config, &path, &text)?;
-        read.push(path);
+        read.push((path, text));
     }
     Ok((config, read))
 }
@@ -68,7 +68,10 @@ pub fn load(source: &Source) -> Result<(Config, Vec<PathBuf>)> {
 /// The repository's own `.bwai.json`: written by whoever wrote the
 /// repository (possibly an attacker), so it may only tighten the policy.
 /// Returns the tightened config, or an error naming what would loosen it.
-pub fn apply_project(config: Config, project: &Path) -> Result<(Config, Option<PathBuf>)> {
+pub fn apply_project(
+    config: Config,
+    project: &Path,
+) -> Result<(Config, Option<(PathBuf, String)>)> {
     let path = project.join(".bwai.json");
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -104,7 +107,7 @@ pub fn apply_project(config: Config, project: &Path) -> Result<(Config, Option<P
         ))
         .with_hint("a project's .bwai.json may only tighten the policy (it comes with the repository); put loosening settings in ~/.bwai.json"));
     }
-    Ok((tightened, Some(path)))
+    Ok((tightened, Some((path, text))))
 }
 
 /// What in `after` grants more than `before`, if anything. Pure.

@@ -3,9 +3,7 @@
 //! `bwai explain`: the merge is replayed file by file, so the answer is the
 //! one the real merge gives, and nothing is recorded on the hot path.
 
-use std::io::Read as _;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::load::parse;
 use super::Config;
@@ -53,20 +51,6 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// Read a configuration file again (without following a symlink: the
-/// project's file comes from the repository). Files were validated when
-/// loaded, so a failure here only costs the line number.
-fn reread(path: &Path) -> Option<String> {
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(path)
-        .ok()?;
-    let mut text = String::new();
-    f.by_ref().take(1 << 20).read_to_string(&mut text).ok()?;
-    Some(text)
-}
-
 /// The line of the first occurrence of `needle` in `text`.
 fn line_of(text: &str, needle: &str) -> Option<usize> {
     let offset = text.find(needle)?;
@@ -76,22 +60,21 @@ fn line_of(text: &str, needle: &str) -> Option<usize> {
 impl Origins {
     /// Replay the merge of `files` (in the order `load` and `apply_project`
     /// read them) onto the defaults.
-    pub fn trace(files: &[PathBuf]) -> Origins {
+    pub fn trace(files: &[(PathBuf, String)]) -> Origins {
         let mut steps = vec![Step {
             file: None,
             text: String::new(),
             config: Config::default(),
         }];
-        for path in files {
-            let Some(text) = reread(path) else { continue };
-            let Ok(patch) = parse(path, &text) else {
+        for (path, text) in files {
+            let Ok(patch) = parse(path, text) else {
                 continue;
             };
             let mut config = steps.last().map(|s| s.config.clone()).unwrap_or_default();
             patch.merge_into(&mut config);
             steps.push(Step {
                 file: Some(path.clone()),
-                text,
+                text: text.clone(),
                 config,
             });
         }
@@ -145,27 +128,22 @@ impl Origins {
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
+    /// A file as `load` hands it on: its path and the text it read.
+    fn file(name: &str, text: &str) -> (PathBuf, String) {
+        (PathBuf::from("/cfg").join(name), text.to_string())
     }
 
     #[test]
     fn each_value_is_traced_to_the_file_and_line_that_added_it() {
-        let dir = std::env::temp_dir().join(format!("bwai-origin-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let user = write(
-            &dir,
+        let (user, user_text) = file(
             "user.json",
             "{\n  \"filesystem\": {\n    \"read_only\": [\"~/tools\"]\n  },\n  \"network\": \"none\"\n}\n",
         );
-        let project = write(
-            &dir,
+        let (project, project_text) = file(
             "project.json",
             "{\"filesystem\": {\"protected\": [\"Makefile\"]}}",
         );
-        let o = Origins::trace(&[user.clone(), project.clone()]);
+        let o = Origins::trace(&[(user.clone(), user_text), (project.clone(), project_text)]);
         fn ro(c: &Config) -> &Vec<String> {
             &c.filesystem.read_only
         }
@@ -184,6 +162,5 @@ mod tests {
         assert_eq!(o.of_item(prot, ".git/hooks").to_string(), "default");
         let net = o.of_value(|c| c.network, "network");
         assert_eq!(net.to_string(), format!("{}:5", user.display()));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
