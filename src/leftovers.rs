@@ -475,18 +475,11 @@ impl Walk {
 
 // ---------------------------------------------------------------- protected places
 
-/// Open `path` (absolute) one component at a time without following a
-/// symlink; None if any component is a link or missing.
+/// Open `path` (absolute) without following a symlink anywhere on the way
+/// (the walk the protected paths use); None if a component is a link or
+/// missing.
 fn open_nofollow(path: &Path, flags: OFlag) -> Option<OwnedFd> {
-    // One call: no symlink anywhere on the way (RESOLVE_NO_SYMLINKS), as a
-    // walk with O_NOFOLLOW at each step would, without its many opens.
-    let how = nix::fcntl::OpenHow::new()
-        .flags(flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
-        .resolve(
-            nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS
-                | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS,
-        );
-    nix::fcntl::openat2(nix::fcntl::AT_FDCWD, path, how).ok()
+    crate::layers::protect::open_no_symlinks(path, flags).ok()
 }
 
 fn executables(places: &[PathBuf], hasher: &RandomState) -> HashMap<PathBuf, u64> {

@@ -264,6 +264,13 @@ fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
     )
 }
 
+/// Open an absolute `path` without following a symlink anywhere on the way.
+pub(crate) fn open_no_symlinks(path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let root = open_dir(Path::new("/"))?;
+    let rel = path.strip_prefix("/").map_err(|_| Errno::EINVAL)?;
+    open_beneath(&root, rel, flags)
+}
+
 /// Open `rel` (a directory) beneath `base` without following any symlink.
 fn open_beneath(base: &OwnedFd, rel: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
     if rel.as_os_str().is_empty() {
