@@ -189,10 +189,8 @@ pub struct Input<'a> {
     caller: &'a Caller,
     origins: Origins,
     fs: &'a dyn HostFs,
-    /// The protected paths as `run` would find them: the ones it binds
-    /// read-only and restores, and the ones it cannot capture (with why).
-    captured: Vec<PathBuf>,
-    uncaptured: Vec<String>,
+    /// The protected paths as `run` would find them before the run.
+    snapshot: crate::layers::protect::Snapshot,
 }
 
 impl<'a> Input<'a> {
@@ -209,42 +207,36 @@ impl<'a> Input<'a> {
         // paths are bound read-only and verified.
         let snapshot = crate::layers::protect::Snapshot::take(&policy.protected, &policy.project);
         Input {
+            snapshot,
             policy,
             config,
             request,
             caller,
             origins: Origins::trace(files),
             fs,
-            captured: snapshot.captured().iter().map(Protected::path).collect(),
-            uncaptured: snapshot.uncaptured(),
         }
     }
 
     /// How a protected entry is enforced in `view`, and why not when not.
     fn guard(&self, p: &Protected, view: View) -> (Guard, Option<String>) {
-        let path = p.path();
-        if self.captured.contains(&path) {
-            // A symlink is never bound (it is restored after the run).
-            let link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
-            return if view == View::Namespaces && !link {
-                (Guard::ReadOnlyMount, None)
-            } else {
-                (Guard::Restored, None)
-            };
-        }
-        let prefix = format!("{}: ", path.display());
-        match self.uncaptured.iter().find_map(|u| u.strip_prefix(&prefix)) {
+        use crate::layers::protect::Capture;
+        match self.snapshot.state(p) {
+            Some(Capture::Captured) => {
+                // A symlink is never bound (it is restored after the run).
+                let link = self.fs.kind(&p.path()) == Some(Kind::Symlink);
+                if view == View::Namespaces && !link {
+                    (Guard::ReadOnlyMount, None)
+                } else {
+                    (Guard::Restored, None)
+                }
+            }
             // Too large to keep a copy of, but a plain path: still bound
-            // read-only with namespaces (a symlinked parent is refused by
-            // the bind's no-symlink walk, and so is not enforced).
-            Some(why) if view == View::Namespaces && !why.starts_with("a parent is not") => {
+            // read-only with namespaces.
+            Some(Capture::Uncaptured { bindable: true, .. }) if view == View::Namespaces => {
                 (Guard::ReadOnlyMount, None)
             }
-            Some(why) => (
-                Guard::NotEnforced,
-                Some(why.split(';').next().unwrap_or(why).to_string()),
-            ),
-            None => (Guard::Quarantined, None),
+            Some(Capture::Uncaptured { why, .. }) => (Guard::NotEnforced, Some(why)),
+            Some(Capture::Absent) | None => (Guard::Quarantined, None),
         }
     }
 }

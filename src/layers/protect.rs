@@ -369,8 +369,26 @@ enum Node {
 enum State {
     Absent,
     Tree(Vec<Node>),
-    /// Could not be captured (too large, or a parent is a symlink).
-    Unknown(String),
+    /// Could not be captured: too large (still bindable read-only), or a
+    /// parent is not a plain directory (the bind's walk refuses it too).
+    Unknown {
+        why: String,
+        bindable: bool,
+    },
+}
+
+/// What the snapshot knows of one protected path (for `bwai explain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capture {
+    Absent,
+    /// Verified and restored after the run.
+    Captured,
+    /// Not verified after the run; `bindable`: a read-only mount (with
+    /// namespaces) still protects it.
+    Uncaptured {
+        why: String,
+        bindable: bool,
+    },
 }
 
 /// At most this much content is kept for restoring.
@@ -462,16 +480,27 @@ fn capture(base: &OwnedFd, rel: &Path, budget: &mut Budget) -> State {
     let dir = match open_beneath(base, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY) {
         Ok(d) => d,
         Err(Errno::ENOENT) => return State::Absent,
-        Err(e) => return State::Unknown(format!("a parent is not a plain directory ({e})")),
+        Err(e) => {
+            return State::Unknown {
+                why: format!("a parent is not a plain directory ({e})"),
+                bindable: false,
+            }
+        }
     };
     match kind_at(&dir, &name) {
         Err(Errno::ENOENT) => State::Absent,
-        Err(e) => State::Unknown(e.to_string()),
+        Err(e) => State::Unknown {
+            why: e.to_string(),
+            bindable: true,
+        },
         Ok(_) => {
             let mut nodes = Vec::new();
             match read_tree(&dir, &name, Path::new(""), &mut nodes, budget) {
                 Ok(()) => State::Tree(nodes),
-                Err(e) => State::Unknown(e),
+                Err(why) => State::Unknown {
+                    why,
+                    bindable: true,
+                },
             }
         }
     }
@@ -521,20 +550,24 @@ impl Snapshot {
             .collect()
     }
 
-    /// The entries whose state was captured (verified and restored after the run).
-    pub fn captured(&self) -> Vec<Protected> {
-        self.roots
-            .iter()
-            .filter(|r| matches!(r.before, State::Tree(_)))
-            .map(|r| r.entry.clone())
-            .collect()
+    /// What was found at `entry` (None: its base could not be opened).
+    pub fn state(&self, entry: &Protected) -> Option<Capture> {
+        let root = self.roots.iter().find(|r| &r.entry == entry)?;
+        Some(match &root.before {
+            State::Absent => Capture::Absent,
+            State::Tree(_) => Capture::Captured,
+            State::Unknown { why, bindable } => Capture::Uncaptured {
+                why: why.clone(),
+                bindable: *bindable,
+            },
+        })
     }
 
     pub fn uncaptured(&self) -> Vec<String> {
         self.roots
             .iter()
             .filter_map(|r| match &r.before {
-                State::Unknown(why) => Some(format!(
+                State::Unknown { why, .. } => Some(format!(
                     "{}: {why}; it is not verified after the run (only a read-only mount, \
                      with namespaces, protects it)",
                     r.entry.path().display()
@@ -554,7 +587,7 @@ impl Snapshot {
             let shown = root.entry.path();
             match (&root.before, &after) {
                 (a, b) if a == b => {}
-                (State::Unknown(_), _) => {}
+                (State::Unknown { .. }, _) => {}
                 (State::Absent, _) => match self.quarantine(root) {
                     Ok(to) => events.push(format!(
                         "{} was created in the sandbox: moved to {}",
