@@ -1156,12 +1156,8 @@ impl Input<'_> {
 
     fn profiles(&self) -> Vec<(String, String)> {
         let r = self.request;
-        let interactive = r.command.is_none() && r.argv.is_empty();
-        let program = match (&r.command, r.argv.first()) {
-            (Some(cmd), _) => policy::first_program(cmd),
-            (None, Some(p)) => Some(p.rsplit('/').next().unwrap_or(p).to_string()),
-            _ => None,
-        };
+        let interactive = r.interactive();
+        let program = r.program();
         self.policy
             .profiles
             .iter()

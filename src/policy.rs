@@ -81,6 +81,22 @@ pub struct Request {
     pub stdin_tty: bool,
 }
 
+impl Request {
+    /// No command: the interactive shell.
+    pub fn interactive(&self) -> bool {
+        self.command.is_none() && self.argv.is_empty()
+    }
+
+    /// The name of the program the command runs: it selects agent profiles.
+    pub fn program(&self) -> Option<String> {
+        match (&self.command, self.argv.first()) {
+            (Some(cmd), _) => first_program(cmd),
+            (None, Some(prog)) => Some(prog.rsplit('/').next().unwrap_or(prog).to_string()),
+            (None, None) => None,
+        }
+    }
+}
+
 /// Who and where: facts about the caller, gathered by `main`.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -477,7 +493,7 @@ fn network_allow(
 /// `timeout 20m nice -n 5 claude`, `npx codex` -> the agent's name. Wrappers
 /// that run their argument are looked through, with their options and
 /// numeric arguments (durations, niceness).
-pub(crate) fn first_program(command: &str) -> Option<String> {
+fn first_program(command: &str) -> Option<String> {
     const WRAPPERS: &[&str] = &[
         "exec", "env", "command", "nohup", "time", "timeout", "nice", "ionice", "stdbuf", "setsid",
         "npx", "bunx", "pnpx", "uvx", "pipx",
@@ -511,7 +527,7 @@ pub fn state_folders(config: &Config, request: &Request) -> Result<Vec<PathBuf>>
     let mut out: Vec<PathBuf> = Vec::new();
     // The interactive shell applies every profile, for any agent started
     // there: that is no reason to litter the home with all their folders.
-    let interactive = request.command.is_none() && request.argv.is_empty();
+    let interactive = request.interactive();
     for name in active_profiles(config, request)? {
         if interactive && !request.profiles.contains(&name) {
             continue;
@@ -544,12 +560,8 @@ fn active_profiles(config: &Config, request: &Request) -> Result<Vec<String>> {
             )));
         }
     }
-    let program = match (&request.command, request.argv.first()) {
-        (Some(cmd), _) => first_program(cmd),
-        (None, Some(prog)) => Some(prog.rsplit('/').next().unwrap_or(prog).to_string()),
-        (None, None) => None,
-    };
-    let interactive = request.command.is_none() && request.argv.is_empty();
+    let program = request.program();
+    let interactive = request.interactive();
     Ok(config
         .profiles
         .iter()
